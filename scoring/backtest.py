@@ -1,0 +1,318 @@
+"""Back-test figures (contract section 4) and the evidence a threshold decision needs.
+
+Everything here works on two arrays per population, the score and the outcome, so the same
+code serves 200 leads in a test and a million in the benchmark. Undefined figures are None
+(JSON null), never an exception: a population with no positives is a finding, not a crash.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from scoring.model import Level, Model
+
+
+def _div(a: float, b: float) -> float | None:
+    return None if b == 0 else float(a) / float(b)
+
+
+@dataclass
+class Curve:
+    """Distinct scores, descending, with the positives and negatives at or above each."""
+
+    thresholds: np.ndarray
+    cum_pos: np.ndarray
+    cum_neg: np.ndarray
+    pos: int
+    neg: int
+
+    @classmethod
+    def of(cls, score: np.ndarray, outcome: np.ndarray) -> Curve:
+        if len(score) == 0:
+            empty = np.array([], dtype=float)
+            return cls(empty, empty, empty, 0, 0)
+        order = np.argsort(-score, kind="stable")
+        s, y = score[order], outcome[order]
+        last_of_group = np.r_[s[1:] != s[:-1], True]
+        cum_pos = np.cumsum(y)[last_of_group]
+        cum_neg = np.cumsum(1 - y)[last_of_group]
+        return cls(s[last_of_group], cum_pos, cum_neg, int(y.sum()), int(len(y) - y.sum()))
+
+    def auc(self) -> float | None:
+        if self.pos == 0 or self.neg == 0:
+            return None
+        pos_in = np.diff(np.r_[0, self.cum_pos])
+        neg_in = np.diff(np.r_[0, self.cum_neg])
+        pos_above = self.cum_pos - pos_in
+        return float(np.sum(neg_in * (pos_above + pos_in / 2.0)) / (self.pos * self.neg))
+
+    def ks(self) -> float | None:
+        if self.pos == 0 or self.neg == 0:
+            return None
+        return float(np.max(self.cum_pos / self.pos - self.cum_neg / self.neg))
+
+    def sweep(self) -> list[dict]:
+        qualified = self.cum_pos + self.cum_neg
+        return [
+            {"threshold": float(t), "qualified": int(n), "precision": _div(p, n),
+             "recall": _div(p, self.pos)}
+            for t, n, p in zip(self.thresholds, qualified, self.cum_pos, strict=True)
+        ]
+
+
+def population_mask(frame: pd.DataFrame, as_of: datetime | None) -> np.ndarray:
+    """Leads with a known outcome; in a snapshot, also created before D and not decided before D."""
+    known = frame["__outcome"].notna().to_numpy()
+    if as_of is None:
+        return known
+    d = pd.Timestamp(as_of)
+    created = frame["__created"]
+    decided = frame["__outcome_at"]
+    ok_created = (created.isna() | (created < d)).to_numpy()
+    ok_decided = (decided.isna() | (decided >= d)).to_numpy()
+    return known & ok_created & ok_decided
+
+
+def _levels(frame: pd.DataFrame, levels: list[Level] | None, column: str) -> list[dict]:
+    if not levels:
+        return []
+    out = []
+    for lv in levels:
+        hit = frame[column] == lv.label
+        n, conv = int(hit.sum()), int(frame.loc[hit, "__outcome"].sum())
+        out.append({"label": lv.label, "leads": n, "converted": conv, "rate": _div(conv, n)})
+    return out
+
+
+def _matrix(frame: pd.DataFrame, model: Model) -> list[dict]:
+    if model.grades is None:
+        return []
+    counts = frame.groupby(["fit_grade", "engagement_grade"])["__outcome"].agg(["size", "sum"])
+    out = []
+    for f in model.grades.fit:
+        for e in model.grades.engagement:
+            n, conv = (int(counts.loc[(f.label, e.label), "size"]), int(counts.loc[(f.label, e.label), "sum"])) \
+                if (f.label, e.label) in counts.index else (0, 0)
+            out.append({"fit_grade": f.label, "engagement_grade": e.label, "leads": n,
+                        "converted": conv, "rate": _div(conv, n)})
+    return out
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    """The Wilson score interval: honest for small bands and rates near 0 or 1."""
+    if n == 0:
+        return None, None
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def calibration(score: np.ndarray, outcome: np.ndarray, bands: int = 10) -> list[dict]:
+    """Conversion rate per score band, so a score reads as a probability."""
+    if len(score) == 0:
+        return []
+    lo, hi = float(np.min(score)), float(np.max(score))
+    step = _nice_step((hi - lo) / bands) if hi > lo else 1.0
+    start = math.floor(lo / step) * step
+    edges = [start + i * step for i in range(math.ceil((hi - start) / step) + 2)]
+    idx = np.searchsorted(np.asarray(edges), score, side="right") - 1
+    out = []
+    for i in range(len(edges) - 1):
+        hit = idx == i
+        n = int(hit.sum())
+        if n == 0:
+            continue
+        k = int(outcome[hit].sum())
+        low, high = wilson(k, n)
+        out.append({"band": f"{_fmt(edges[i])} to {_fmt(edges[i + 1])}", "min": edges[i],
+                    "max": edges[i + 1], "leads": n, "converted": k, "rate": k / n,
+                    "rate_low": low, "rate_high": high})
+    return out
+
+
+def _nice_step(raw: float) -> float:
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * mag >= raw:
+            return m * mag
+    return 10 * mag
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def months_span(created: pd.Series) -> float:
+    """Months covered by the population's created_at (at least one)."""
+    c = created.dropna()
+    if c.empty:
+        return 1.0
+    days = (c.max() - c.min()).total_seconds() / 86400
+    return max(1.0, days / 30.4375)
+
+
+def volume_by_month(frame: pd.DataFrame, threshold: float) -> list[dict]:
+    """Qualified leads per calendar month of creation: what sales' inbox would have looked like."""
+    c = frame["__created"]
+    if c.notna().sum() == 0:
+        return []
+    month = c.dt.strftime("%Y-%m")
+    q = frame["score"] >= threshold
+    g = pd.DataFrame({"month": month, "qualified": q, "converted": frame["__outcome"] == 1})
+    g = g.dropna(subset=["month"]).groupby("month").agg(
+        leads=("qualified", "size"), qualified=("qualified", "sum"),
+        converted_qualified=("converted", lambda s: int((s & g.loc[s.index, "qualified"]).sum())))
+    return [{"month": m, "leads": int(r.leads), "qualified": int(r.qualified),
+             "converted_qualified": int(r.converted_qualified)} for m, r in g.iterrows()]
+
+
+def at_threshold(curve: Curve, score: np.ndarray, outcome: np.ndarray, threshold: float,
+                 base_rate: float | None) -> dict:
+    q = score >= threshold
+    n, k = int(q.sum()), int(outcome[q].sum())
+    precision = _div(k, n)
+    return {"qualified": n, "share": _div(n, len(score)), "precision": precision,
+            "recall": _div(k, curve.pos),
+            "lift": None if precision is None or not base_rate else precision / base_rate}
+
+
+def consequences(curve: Curve, threshold: float | None, months: float) -> dict | None:
+    """What a threshold means for sales: leads a month, hit rate, catch rate, misses."""
+    if threshold is None:
+        return None
+    i = int(np.searchsorted(-curve.thresholds, -threshold, side="right")) - 1
+    qualified = 0 if i < 0 else int(curve.cum_pos[i] + curve.cum_neg[i])
+    caught = 0 if i < 0 else int(curve.cum_pos[i])
+    return {"threshold": float(threshold), "qualified": qualified,
+            "qualified_per_month": qualified / months, "precision": _div(caught, qualified),
+            "recall": _div(caught, curve.pos), "conversions_missed": curve.pos - caught}
+
+
+def threshold_for_capacity(curve: Curve, per_month: float, months: float) -> float | None:
+    """The lowest threshold that hands sales at most `per_month` leads a month."""
+    qualified = (curve.cum_pos + curve.cum_neg) / months
+    ok = np.nonzero(qualified <= per_month)[0]
+    return None if len(ok) == 0 else float(curve.thresholds[ok[-1]])
+
+
+def threshold_for_precision(curve: Curve, target: float) -> float | None:
+    """The lowest threshold whose qualified leads convert at `target` or better."""
+    qualified = curve.cum_pos + curve.cum_neg
+    precision = np.divide(curve.cum_pos, qualified, out=np.zeros(len(qualified)), where=qualified > 0)
+    ok = np.nonzero(precision >= target)[0]
+    return None if len(ok) == 0 else float(curve.thresholds[ok[-1]])
+
+
+def threshold_max_f1(curve: Curve) -> float | None:
+    if curve.pos == 0 or len(curve.thresholds) == 0:
+        return None
+    qualified = curve.cum_pos + curve.cum_neg
+    f1 = 2 * curve.cum_pos / (qualified + curve.pos)
+    return float(curve.thresholds[int(np.argmax(f1))])
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float | None:
+    """Population stability index of the score between two periods (deciles of the first)."""
+    if len(expected) == 0 or len(actual) == 0:
+        return None
+    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)))
+    if len(edges) < 2:
+        edges = np.array([expected.min(), expected.min() + 1.0])
+    cut = edges[1:-1]
+    e = np.bincount(np.searchsorted(cut, expected, side="right"), minlength=len(cut) + 1) / len(expected)
+    a = np.bincount(np.searchsorted(cut, actual, side="right"), minlength=len(cut) + 1) / len(actual)
+    e, a = np.clip(e, 1e-6, None), np.clip(a, 1e-6, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def report(frame: pd.DataFrame, model: Model, *, as_of: datetime | None = None,
+           warnings: list[str] | None = None, capacity: float | None = None,
+           target_precision: float | None = None, extras: bool = True) -> dict:
+    """The section-4 report for the leads in `frame` (an Engine.score result), plus evidence."""
+    warnings = list(warnings or [])
+    mask = population_mask(frame, as_of)
+    open_leads = int(frame["__outcome"].isna().sum())
+    if open_leads:
+        warnings.append(f"{open_leads:,} open lead(s) (no outcome yet) are not in the back-test")
+    if as_of is not None:
+        outside = int((frame["__outcome"].notna().to_numpy() & ~mask).sum())
+        if outside:
+            warnings.append(f"{outside:,} decided lead(s) created on/after or decided before "
+                            f"{as_of:%Y-%m-%d} are outside the snapshot")
+    pop = frame.loc[mask]
+    score = pop["score"].to_numpy(dtype=float)
+    outcome = pop["__outcome"].to_numpy(dtype=float).astype(np.int64)
+    curve = Curve.of(score, outcome)
+    n = len(score)
+    base = _div(curve.pos, n)
+    if n and curve.pos == 0:
+        warnings.append("no converted leads in the population: AUC, KS, recall and lift are undefined")
+    if n and curve.neg == 0:
+        warnings.append("no lost leads in the population: AUC and KS are undefined")
+    if n == 0:
+        warnings.append("no leads with a known outcome: nothing to back-test")
+    out: dict = {
+        "leads": n, "converted": curve.pos, "base_rate": base,
+        "auc": curve.auc(), "ks": curve.ks(),
+        "at_threshold": at_threshold(curve, score, outcome, model.threshold, base),
+        "sweep": curve.sweep(),
+        "tiers": _levels(pop, model.tiers, "tier"),
+        "matrix": _matrix(pop, model),
+        "warnings": warnings,
+    }
+    if extras:
+        months = months_span(pop["__created"])
+        finders = {
+            "max_f1": consequences(curve, threshold_max_f1(curve), months),
+        }
+        if capacity is not None:
+            finders["capacity"] = consequences(curve, threshold_for_capacity(curve, capacity, months), months)
+        if target_precision is not None:
+            finders["target_precision"] = consequences(curve, threshold_for_precision(curve, target_precision), months)
+        out["threshold"] = model.threshold
+        out["months"] = months
+        out["consequences"] = consequences(curve, model.threshold, months)
+        out["finders"] = finders
+        out["calibration"] = calibration(score, outcome)
+        out["volume_by_month"] = volume_by_month(pop, model.threshold)
+    return out
+
+
+def split_report(frame: pd.DataFrame, model: Model, split: datetime, **kw: object) -> dict:
+    """Out-of-time check: the figures before and after `split` (by created_at) and the score PSI."""
+    created = frame["__created"]
+    d = pd.Timestamp(split)
+    before = frame.loc[(created < d).fillna(False).to_numpy()]
+    after = frame.loc[(created >= d).fillna(False).to_numpy()]
+    return {
+        "split_date": f"{split:%Y-%m-%d}",
+        "before": report(before, model, **kw),
+        "after": report(after, model, **kw),
+        "psi": psi(before["score"].to_numpy(float), after["score"].to_numpy(float)),
+    }
+
+
+def disagreements(a: pd.DataFrame, b: pd.DataFrame, limit: int = 200) -> dict:
+    """Leads qualified by one model and not the other, with how many of them converted."""
+    m = pd.DataFrame({"lead_id": a["lead_id"], "score_a": a["score"], "score_b": b["score"],
+                      "qualified_a": a["qualified"].astype(bool), "qualified_b": b["qualified"].astype(bool),
+                      "outcome": a["__outcome"]})
+    only_a = m[m.qualified_a & ~m.qualified_b]
+    only_b = m[~m.qualified_a & m.qualified_b]
+
+    def side(d: pd.DataFrame) -> dict:
+        decided = d["outcome"].notna()
+        return {"leads": len(d), "decided": int(decided.sum()),
+                "converted": int((d["outcome"] == 1).sum()),
+                "rate": _div(int((d["outcome"] == 1).sum()), int(decided.sum()))}
+
+    rows = pd.concat([only_a, only_b]).head(limit)
+    return {"only_a": side(only_a), "only_b": side(only_b),
+            "leads": rows.astype(object).where(rows.notna(), None).to_dict("records")}

@@ -1,0 +1,266 @@
+"""The `leadscore` command line (contract section 3). Exit 0 ok, 1 bad input, 2 usage error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from scoring.errors import LeadScoreError
+
+
+class UsageError(Exception):
+    """A malformed option value: exit status 2, like argparse's own errors."""
+
+
+def parse_date(text: str | None, option: str = "--as-of") -> datetime | None:
+    """ISO date or date-time; a date alone means midnight (UTC)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{option}: '{text}' is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)") from None
+    if value.tzinfo is not None:
+        from datetime import UTC
+
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _clean(value: object) -> object:
+    """NaN never reaches JSON output: undefined figures are null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def dumps(obj: object) -> str:
+    return json.dumps(_clean(obj), default=_json_default, ensure_ascii=False)
+
+
+def _load(args: argparse.Namespace):
+    from scoring.dataset import load_dataset, load_mapping
+    from scoring.model import load_model
+
+    model = load_model(args.model)
+    mapping = load_mapping(args.dataset)
+    ds = load_dataset(args.leads, args.events, mapping)
+    return model, ds
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from scoring.model import load_model
+
+    model = load_model(args.model)
+    n = len(model.criteria)
+    print(f"{args.model}: valid ({n} criteria, threshold {model.threshold:g})")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from scoring.model import model_json_schema
+
+    print(json.dumps(model_json_schema(), indent=2))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from scoring.engine import Engine, as_output, write_scores_csv
+
+    model, ds = _load(args)
+    as_of = parse_date(args.as_of)
+    frame = Engine(ds, as_of).score(model, explain=args.explain)
+    out = as_output(frame, model, args.explain)
+    if args.output.lower().endswith(".parquet"):
+        out.to_parquet(args.output, index=False)
+    else:
+        write_scores_csv(out, args.output)
+    for w in ds.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"scored {len(out):,} leads -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from scoring.backtest import report, split_report
+    from scoring.engine import Engine
+    from scoring.report_text import render_backtest
+
+    model, ds = _load(args)
+    as_of = parse_date(args.as_of)
+    split = parse_date(args.split_date, "--split-date")
+    frame = Engine(ds, as_of).score(model, explain=False)
+    kw = {"as_of": as_of, "warnings": ds.warnings, "capacity": args.capacity,
+          "target_precision": args.target_precision, "extras": not args.json or args.full}
+    result = report(frame, model, **kw)
+    if split is not None:
+        result["split"] = split_report(frame, model, split, as_of=as_of, extras=False)
+    print(dumps(result) if args.json else render_backtest(result, model))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from scoring.backtest import disagreements, report
+    from scoring.dataset import load_dataset, load_mapping
+    from scoring.engine import Engine
+    from scoring.model import load_model
+    from scoring.report_text import render_compare
+
+    a, b = load_model(args.model_a), load_model(args.model_b)
+    ds = load_dataset(args.leads, args.events, load_mapping(args.dataset))
+    as_of = parse_date(args.as_of)
+    engine = Engine(ds, as_of)
+    fa, fb = engine.score(a, explain=False), engine.score(b, explain=False)
+    result = {
+        "a": {"name": a.name, **report(fa, a, as_of=as_of, warnings=ds.warnings, extras=False)},
+        "b": {"name": b.name, **report(fb, b, as_of=as_of, warnings=ds.warnings, extras=False)},
+        "disagreements": disagreements(fa, fb),
+    }
+    if args.json:
+        print(dumps(result))
+    else:
+        print(render_compare(result))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from scoring.compiler import Compiler
+    from scoring.dataset import Roles, load_mapping
+    from scoring.model import load_model
+
+    model = load_model(args.model)
+    m = load_mapping(args.dataset)
+    roles = Roles(
+        id=m.leads.id, outcome=None, created_at=m.leads.created_at, outcome_at=m.leads.outcome_at,
+        positive=list(m.leads.positive), na_values=list(m.leads.na_values),
+        event_lead=m.events.lead_id, event_type=m.events.type, event_at=m.events.at,
+    )
+    compiler = Compiler(roles, as_of=parse_date(args.as_of), dialect=args.dialect, with_outcome=False)
+    print(compiler.sql(model) + ";")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from scoring.sample import write_samples
+
+    write_samples(Path(args.directory))
+    print(f"sample data written to {args.directory}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from scoring.bench import run_bench
+
+    result = run_bench(args.leads, args.events_per_lead, parquet=args.parquet, workdir=args.workdir)
+    if args.json:
+        print(dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k:>24}: {v}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="leadscore", description="Design, back-test and export lead-scoring models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def data_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("leads", help="leads file (CSV, Parquet or Excel)")
+        sp.add_argument("--events", help="events file (CSV, Parquet or Excel)")
+        sp.add_argument("--dataset", help="dataset mapping (JSON)")
+        sp.add_argument("--as-of", help="score every lead as of this date (a snapshot)")
+
+    sp = sub.add_parser("validate", help="check a model file")
+    sp.add_argument("model")
+    sp.set_defaults(func=cmd_validate)
+
+    sp = sub.add_parser("schema", help="print the JSON Schema of the model file")
+    sp.set_defaults(func=cmd_schema)
+
+    sp = sub.add_parser("score", help="score leads")
+    sp.add_argument("model")
+    data_args(sp)
+    sp.add_argument("--explain", action="store_true", help="add one column of points per criterion")
+    sp.add_argument("-o", "--output", required=True, help="output file (.csv or .parquet)")
+    sp.set_defaults(func=cmd_score)
+
+    sp = sub.add_parser("backtest", help="back-test a model against known outcomes")
+    sp.add_argument("model")
+    data_args(sp)
+    sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.add_argument("--full", action="store_true", help="with --json: add calibration, volumes, finders")
+    sp.add_argument("--split-date", help="also report before/after this date (out-of-time check)")
+    sp.add_argument("--capacity", type=float, help="leads sales can take per month")
+    sp.add_argument("--target-precision", type=float, help="conversion rate wanted among qualified leads")
+    sp.set_defaults(func=cmd_backtest)
+
+    sp = sub.add_parser("compare", help="two models side by side on the same leads")
+    sp.add_argument("model_a")
+    sp.add_argument("model_b")
+    data_args(sp)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_compare)
+
+    sp = sub.add_parser("export", help="print the model as SQL for a warehouse")
+    sp.add_argument("model")
+    sp.add_argument("--to", choices=["sql"], required=True)
+    sp.add_argument("--dialect", default="duckdb", choices=["duckdb", "postgres", "spark", "bigquery", "snowflake"])
+    sp.add_argument("--dataset", help="dataset mapping (JSON)")
+    sp.add_argument("--as-of", help="score every lead as of this date")
+    sp.set_defaults(func=cmd_export)
+
+    sp = sub.add_parser("sample", help="regenerate the embedded sample data")
+    sp.add_argument("directory", nargs="?", default="data")
+    sp.set_defaults(func=cmd_sample)
+
+    sp = sub.add_parser("bench", help="time preparing, re-scoring and back-testing on generated data")
+    sp.add_argument("--leads", type=int, default=100_000)
+    sp.add_argument("--events-per-lead", type=float, default=10.0)
+    sp.add_argument("--parquet", action="store_true", help="also time a whole backtest over Parquet files")
+    sp.add_argument("--workdir", help="where generated files go (default: a temporary folder)")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        print(f"leadscore: {exc}", file=sys.stderr)
+        return 2
+    except LeadScoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

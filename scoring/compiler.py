@@ -1,0 +1,463 @@
+"""The SQL compiler: a model becomes one query, built as a sqlglot tree (contract section 2).
+
+This is the only implementation of the scoring semantics. The query has two halves:
+
+* **prepare**: per-lead *signals* that depend on a criterion's field, condition, event types,
+  filter, window and half-life, never on its points or cap (a condition's hit, a normalised map
+  key, a band's number, an event criterion's sum of decay factors, an inactivity's idle days);
+* **score**: points, caps, sums, clamp, grades, tier and `qualified` over those signals.
+
+`full_query` chains the two for export and the command line; the engine materialises the
+prepare half once (cached per signal) and re-runs only the score half when points, caps, the
+threshold, tiers or grades move.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlglot import exp
+
+from scoring.dataset import Roles, resolve_column, suggest
+from scoring.errors import ModelError
+from scoring.model import (
+    AttributeCriterion,
+    BandsCriterion,
+    Condition,
+    EventCriterion,
+    InactivityCriterion,
+    Level,
+    MapCriterion,
+    Model,
+    is_number,
+    value_text,
+)
+from scoring.sql import col, ident, lit
+
+DIALECTS = ("duckdb", "postgres", "spark", "bigquery", "snowflake")
+WHITESPACE = " \t\n\r\x0b\x0c"
+OUTPUT_COLUMNS = (
+    "lead_id", "fit", "engagement", "score", "fit_grade", "engagement_grade", "tier", "qualified",
+)
+# Columns every prepared relation carries besides the signals.
+BASE = ("__ord", "__id", "__outcome", "__created", "__outcome_at", "__asof")
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One prepared per-lead column. `kind`: lead (row expression), event (sum), idle (days)."""
+
+    name: str
+    kind: str
+    expr: exp.Expression
+    definition: str
+
+
+def _key(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _and(items: Iterable[exp.Expression]) -> exp.Expression:
+    items = list(items)
+    if not items:
+        return exp.true()
+    out = items[0]
+    for it in items[1:]:
+        out = exp.And(this=out, expression=it)
+    return exp.Paren(this=out)
+
+
+def _or(items: Iterable[exp.Expression]) -> exp.Expression:
+    items = list(items)
+    out = items[0]
+    for it in items[1:]:
+        out = exp.Or(this=out, expression=it)
+    return exp.Paren(this=out)
+
+
+def _sum(items: list[exp.Expression]) -> exp.Expression:
+    if not items:
+        return lit(0.0)
+    out = items[0]
+    for it in items[1:]:
+        out = exp.Add(this=out, expression=it)
+    return out
+
+
+def _case(whens: list[tuple[exp.Expression, exp.Expression]], default: exp.Expression) -> exp.Case:
+    case = exp.Case()
+    for cond, value in whens:
+        case = case.when(cond, value)
+    return case.else_(default)
+
+
+class Compiler:
+    """Compiles models for one data layout (roles and columns), one as-of rule and one dialect."""
+
+    def __init__(
+        self,
+        roles: Roles,
+        lead_columns: list[str] | None = None,
+        event_columns: list[str] | None = None,
+        *,
+        as_of: datetime | None = None,
+        dialect: str = "duckdb",
+        with_outcome: bool = True,
+    ) -> None:
+        if dialect not in DIALECTS:
+            raise ModelError(f"unknown SQL dialect '{dialect}' (expected one of {', '.join(DIALECTS)})")
+        self.roles = roles
+        self.lead_columns = lead_columns
+        self.event_columns = event_columns
+        self.as_of = as_of
+        self.dialect = dialect
+        self.with_outcome = with_outcome and roles.outcome is not None
+
+    # ---- value helpers ------------------------------------------------------------------
+    def text(self, e: exp.Expression) -> exp.Expression:
+        """Text as compared: cast, trimmed of white space, lower case."""
+        return exp.Lower(this=self.trimmed(e))
+
+    def trimmed(self, e: exp.Expression) -> exp.Expression:
+        return exp.Trim(this=exp.cast(e, exp.DataType.build("VARCHAR")), expression=lit(WHITESPACE))
+
+    def number(self, e: exp.Expression) -> exp.Expression:
+        """The value read as a number, NULL when it does not read as one."""
+        text = self.trimmed(e)
+        double = exp.DataType.build("DOUBLE")
+        if self.dialect in ("duckdb", "spark", "snowflake", "bigquery"):
+            return exp.TryCast(this=text, to=double)
+        # PostgreSQL has no TRY_CAST: guard the cast with the shape of a decimal number.
+        shape = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
+        return exp.Case().when(
+            exp.RegexpLike(this=text, expression=exp.Literal.string(shape)), exp.cast(text, double)
+        )
+
+    def timestamp(self, e: exp.Expression) -> exp.Expression:
+        ts = exp.DataType.build("TIMESTAMP")
+        if self.dialect == "postgres":
+            return exp.cast(e, ts)
+        return exp.TryCast(this=e, to=ts)
+
+    def age_days(self, later: exp.Expression, earlier: exp.Expression) -> exp.Expression:
+        micros = exp.DateDiff(this=later, expression=earlier, unit=exp.var("MICROSECOND"))
+        return exp.Div(this=exp.cast(micros, exp.DataType.build("DOUBLE")), expression=lit(86_400_000_000.0))
+
+    def missing(self, e: exp.Expression, na_values: list[str]) -> exp.Expression:
+        t = self.text(e)
+        parts = [exp.Is(this=e, expression=exp.Null()), exp.EQ(this=t, expression=lit(""))]
+        if na_values:
+            parts.append(exp.In(this=t, expressions=[self.text(lit(v)) for v in na_values]))
+        return _or(parts)
+
+    def condition(self, e: exp.Expression, op: str, value: Any, na_values: list[str]) -> exp.Expression:
+        """A boolean that is never NULL, per the op rules of the contract."""
+        miss = self.missing(e, na_values)
+        if op == "is_missing":
+            return miss
+        if op == "is_present":
+            return exp.Not(this=miss)
+        t, n = self.text(e), self.number(e)
+        if op in ("gt", "gte", "lt", "lte"):
+            cls = {"gt": exp.GT, "gte": exp.GTE, "lt": exp.LT, "lte": exp.LTE}[op]
+            core: exp.Expression = cls(this=n, expression=lit(value))
+        elif op == "between":
+            core = _and([exp.GTE(this=n, expression=lit(value[0])), exp.LT(this=n, expression=lit(value[1]))])
+        elif op in ("eq", "ne", "in", "not_in"):
+            values = value if isinstance(value, list) else [value]
+            as_text = [self.text(lit(value_text(v))) for v in values]
+            if len(values) == 1:
+                text_cmp: exp.Expression = exp.EQ(this=t, expression=as_text[0])
+            else:
+                text_cmp = exp.In(this=t, expressions=as_text)
+            if all(is_number(v) for v in values):
+                num_cmp: exp.Expression = (
+                    exp.EQ(this=n, expression=lit(values[0])) if len(values) == 1
+                    else exp.In(this=n, expressions=[lit(v) for v in values])
+                )
+                core = _case([(exp.Not(this=exp.Is(this=n, expression=exp.Null())), num_cmp)], text_cmp)
+            else:
+                core = text_cmp
+            if op in ("ne", "not_in"):
+                core = exp.Not(this=exp.Paren(this=core))
+        else:
+            v = self.text(lit(value_text(value)))
+            if op == "contains":
+                core = exp.GT(this=exp.StrPosition(this=t, substr=v), expression=exp.Literal.number(0))
+            elif op == "starts_with":
+                core = exp.EQ(this=exp.Left(this=t, expression=exp.Length(this=v)), expression=v)
+            elif op == "ends_with":
+                core = exp.EQ(this=exp.Right(this=t, expression=exp.Length(this=v)), expression=v)
+            else:  # validation refuses unknown ops long before this
+                raise ModelError(f"unknown op '{op}'")
+        return _case([(miss, exp.false())], exp.Coalesce(this=exp.Paren(this=core), expressions=[exp.false()]))
+
+    # ---- fields ---------------------------------------------------------------------------
+    def lead_field(self, c: Any) -> str:
+        return self._field(c, c.field, self.lead_columns, "leads")
+
+    def _field(self, c: Any, name: str, columns: list[str] | None, where: str) -> str:
+        if columns is None:
+            return name
+        found = resolve_column(name, columns)
+        if found is None:
+            raise ModelError(
+                f"criterion '{c.id}': field '{name}' is not a column of the {where}"
+                f"{suggest(name, columns)}"
+            )
+        return found
+
+    # ---- signals --------------------------------------------------------------------------
+    def signals(self, model: Model) -> dict[str, dict[str, Signal]]:
+        """For each enabled criterion, the named signals its points are computed from."""
+        out: dict[str, dict[str, Signal]] = {}
+        for c in model.criteria:
+            if c.enabled:
+                out[c.id] = self.criterion_signals(c)
+        return out
+
+    def criterion_signals(self, c: Any) -> dict[str, Signal]:
+        na = self.roles.na_values
+        if isinstance(c, AttributeCriterion):
+            f = self.lead_field(c)
+            expr = self.condition(col(f), c.op, c.value, na)
+            return {"hit": self._signal("lead", expr, "attr", f, c.op, c.value, na)}
+        if isinstance(c, MapCriterion):
+            f = self.lead_field(c)
+            expr = _case([(self.missing(col(f), na), exp.Null())], self.text(col(f)))
+            return {"key": self._signal("lead", expr, "map", f, na)}
+        if isinstance(c, BandsCriterion):
+            f = self.lead_field(c)
+            return {
+                "num": self._signal("lead", self.number(col(f)), "num", f),
+                "miss": self._signal("lead", self.missing(col(f), na), "miss", f, na),
+            }
+        if isinstance(c, EventCriterion):
+            return {"sum": self._event_signal(c)}
+        if isinstance(c, InactivityCriterion):
+            types = sorted({t.strip().lower() for t in c.event_types})
+            match = self._type_match(c.event_types)
+            expr = exp.Max(this=_case([(match, col("__at"))], exp.Null()))
+            return {"days": self._signal("idle", expr, "idle", types)}
+        raise ModelError(f"criterion '{c.id}': unknown type")
+
+    def _signal(self, kind: str, expr: exp.Expression, *definition: Any) -> Signal:
+        key = _key(kind, self.as_of, *definition)
+        return Signal(name=f"s_{key}", kind=kind, expr=expr, definition=key)
+
+    def _type_match(self, types: list[str]) -> exp.Expression:
+        if not types:
+            return exp.true()
+        return exp.In(this=col("__type"), expressions=[self.text(lit(t)) for t in types])
+
+    def _event_signal(self, c: EventCriterion) -> Signal:
+        conds = [self._type_match(c.event_types)]
+        where_def = []
+        for cond in c.conditions:
+            field = self._field(c, cond.field, self.event_columns, "events")
+            conds.append(self.condition(col(self.event_alias(field)), cond.op, cond.value, []))
+            where_def.append((field, cond.op, cond.value))
+        if c.window_days is not None:
+            conds.append(exp.LTE(this=col("__age"), expression=lit(c.window_days)))
+        if c.half_life_days is not None:
+            factor: exp.Expression = exp.Pow(
+                this=lit(0.5), expression=exp.Div(this=col("__age"), expression=lit(c.half_life_days))
+            )
+        else:
+            factor = lit(1.0)
+        expr = exp.Sum(this=_case([(_and(conds), factor)], lit(0.0)))
+        types = sorted({t.strip().lower() for t in c.event_types})
+        return self._signal("event", expr, "event", types, where_def, c.window_days, c.half_life_days)
+
+    def event_alias(self, field: str) -> str:
+        return f"__e_{_key(field)}"
+
+    # ---- prepare half -----------------------------------------------------------------------
+    def prepare_ctes(self, signals: Iterable[Signal], where_fields: Iterable[str]) -> list[tuple[str, exp.Select]]:
+        """CTEs ending in `__prep`: base columns plus each signal, one row per lead, file order."""
+        sigs = {s.name: s for s in signals}
+        lead_sigs = [s for s in sigs.values() if s.kind == "lead"]
+        ev_sigs = [s for s in sigs.values() if s.kind in ("event", "idle")]
+        r = self.roles
+        row_no = exp.Window(this=exp.RowNumber())
+        key = (self.trimmed(col(r.id)) if r.id else exp.cast(row_no.copy(), exp.DataType.build("VARCHAR")))
+        l_cols: list[exp.Expression] = [
+            exp.alias_(row_no, "__ord"),
+            exp.alias_(key, "__id"),
+        ]
+        if self.with_outcome:
+            pos = [self.text(lit(p)) for p in r.positive] or [lit("")]
+            outcome = _case(
+                [(self.missing(col(r.outcome), []), exp.Null()),
+                 (exp.In(this=self.text(col(r.outcome)), expressions=pos), exp.Literal.number(1))],
+                exp.Literal.number(0),
+            )
+        else:
+            outcome = exp.cast(exp.Null(), exp.DataType.build("INT"))
+        null_ts = exp.cast(exp.Null(), exp.DataType.build("TIMESTAMP"))
+        created = self.timestamp(col(r.created_at)) if r.created_at else null_ts
+        # Export with --as-of needs no outcome_at; a warehouse table may not even have one.
+        use_outcome_at = r.outcome_at and (self.as_of is None or self.with_outcome)
+        outcome_at = self.timestamp(col(r.outcome_at)) if use_outcome_at else null_ts
+        l_cols += [exp.alias_(outcome, "__outcome"), exp.alias_(created, "__created"),
+                   exp.alias_(outcome_at, "__outcome_at")]
+        l_cols += [exp.alias_(s.expr, s.name) for s in lead_sigs]
+        ctes: list[tuple[str, exp.Select]] = [("__l", exp.select(*l_cols).from_(exp.Table(this=ident("leads"))))]
+        need_events = bool(ev_sigs) or self.as_of is None
+        if need_events:
+            e_cols = [
+                exp.alias_(self.trimmed(col(r.event_lead)), "__lead"),
+                exp.alias_(self.text(col(r.event_type)), "__type"),
+                exp.alias_(self.timestamp(col(r.event_at)), "__at"),
+            ]
+            e_cols += [exp.alias_(col(f), self.event_alias(f)) for f in sorted(set(where_fields))]
+            # Dialects cannot filter on an alias of the same SELECT: filter in a second step.
+            ctes.append(("__e0", exp.select(*e_cols).from_(exp.Table(this=ident("events")))))
+            ctes.append(("__e", exp.select("*").from_("__e0").where(
+                exp.Not(this=exp.Is(this=col("__at"), expression=exp.Null())))))
+        if self.as_of is not None:
+            asof: exp.Expression = exp.cast(lit(self.as_of.strftime("%Y-%m-%d %H:%M:%S.%f")),
+                                            exp.DataType.build("TIMESTAMP"))
+        else:
+            latest = exp.select(exp.Max(this=col("__at", "__e"))).from_("__e").join(
+                "__l", on=exp.EQ(this=col("__lead", "__e"), expression=col("__id", "__l")))
+            now = exp.cast(exp.CurrentTimestamp(), exp.DataType.build("TIMESTAMP"))
+            asof = exp.Coalesce(this=col("__outcome_at"), expressions=[exp.Subquery(this=latest), now])
+        ctes.append(("__la", exp.select(exp.Star(), exp.alias_(asof, "__asof")).from_("__l")))
+        prep_cols: list[exp.Expression] = [col(b, "__la") for b in BASE]
+        prep_cols += [col(s.name, "__la") for s in lead_sigs]
+        prep = exp.select(*prep_cols).from_("__la")
+        if ev_sigs:
+            ea = (exp.select(col("__lead", "__e"), col("__type", "__e"), col("__at", "__e"),
+                             *[col(self.event_alias(f), "__e") for f in sorted(set(where_fields))],
+                             exp.alias_(self.age_days(col("__asof", "__la"), col("__at", "__e")), "__age"))
+                  .from_("__e").join("__la", on=exp.EQ(this=col("__lead", "__e"), expression=col("__id", "__la")))
+                  .where(exp.LT(this=col("__at", "__e"), expression=col("__asof", "__la"))))
+            ctes.append(("__ea", ea))
+            agg = exp.select(col("__lead"), *[exp.alias_(s.expr, s.name) for s in ev_sigs])
+            ctes.append(("__agg", agg.from_("__ea").group_by(col("__lead"))))
+            on = exp.EQ(this=col("__id", "__la"), expression=col("__lead", "__agg"))
+            prep = prep.join("__agg", on=on, join_type="left")
+            for s in ev_sigs:
+                if s.kind == "event":
+                    value: exp.Expression = exp.Coalesce(this=col(s.name, "__agg"), expressions=[lit(0.0)])
+                else:
+                    since = exp.Coalesce(this=col(s.name, "__agg"), expressions=[col("__created", "__la")])
+                    value = self.age_days(col("__asof", "__la"), since)
+                prep = prep.select(exp.alias_(value, s.name))
+        ctes.append(("__prep", prep))
+        return ctes
+
+    # ---- score half -------------------------------------------------------------------------
+    def points(self, c: Any, sig: dict[str, Signal]) -> exp.Expression:
+        """A criterion's points from its signals (0.0 when disabled)."""
+        if not c.enabled:
+            return lit(0.0)
+        if isinstance(c, AttributeCriterion):
+            return _case([(col(sig["hit"].name), lit(c.points))], lit(0.0))
+        if isinstance(c, MapCriterion):
+            key = col(sig["key"].name)
+            whens = [(exp.Is(this=key, expression=exp.Null()), lit(c.missing))]
+            whens += [(exp.EQ(this=key, expression=self.text(lit(k))), lit(v)) for k, v in c.values.items()]
+            return _case(whens, lit(c.default))
+        if isinstance(c, BandsCriterion):
+            num = col(sig["num"].name)
+            whens = [(col(sig["miss"].name), lit(c.missing)),
+                     (exp.Is(this=num, expression=exp.Null()), lit(0.0))]
+            for b in c.bands:
+                parts = []
+                if b.min is not None:
+                    parts.append(exp.GTE(this=num, expression=lit(b.min)))
+                if b.max is not None:
+                    parts.append(exp.LT(this=num, expression=lit(b.max)))
+                whens.append((_and(parts), lit(b.points)))
+            return _case(whens, lit(0.0))
+        if isinstance(c, EventCriterion):
+            total = exp.Mul(this=lit(c.points), expression=col(sig["sum"].name))
+            return self._cap(total, c.points, c.max_points)
+        if isinstance(c, InactivityCriterion):
+            days = col(sig["days"].name)
+            periods = exp.Floor(this=exp.Div(this=days, expression=lit(c.every_days)))
+            total = self._cap(exp.Mul(this=lit(c.points), expression=periods), c.points, c.max_points)
+            return _case([(exp.Is(this=days, expression=exp.Null()), lit(0.0))], total)
+        raise ModelError(f"criterion '{c.id}': unknown type")
+
+    @staticmethod
+    def _cap(total: exp.Expression, points: float, cap: float | None) -> exp.Expression:
+        if cap is None:
+            return total
+        cls = exp.Least if points >= 0 else exp.Greatest
+        return cls(this=total, expressions=[lit(cap)])
+
+    @staticmethod
+    def _level(value: exp.Expression, levels: list[Level] | None) -> exp.Expression:
+        if not levels:
+            return exp.cast(exp.Null(), exp.DataType.build("VARCHAR"))
+        whens = [(exp.GTE(this=value, expression=lit(lv.min)), lit(lv.label)) for lv in levels[:-1]]
+        return _case(whens, lit(levels[-1].label)) if whens else lit(levels[-1].label)
+
+    def score_select(self, model: Model, source: str, *, explain: bool = True,
+                     keep: tuple[str, ...] = ()) -> exp.Select:
+        """The score half over a relation holding the prepared columns; file order."""
+        sigs = self.signals(model)
+        pts = {c.id: self.points(c, sigs.get(c.id, {})) for c in model.criteria}
+        inner_cols: list[exp.Expression] = [col("__ord"), exp.alias_(col("__id"), "lead_id")]
+        inner_cols += [col(k) for k in keep]
+        inner_cols += [exp.alias_(p, f"__c_{i}") for i, p in enumerate(pts.values())]
+        inner = exp.select(*inner_cols).from_(source)
+        dims = {"fit": [], "engagement": []}
+        for i, c in enumerate(model.criteria):
+            dims[c.dim].append(col(f"__c_{i}"))
+        mid = exp.select(exp.Star(), exp.alias_(_sum(dims["fit"]), "fit"),
+                         exp.alias_(_sum(dims["engagement"]), "engagement")).from_(inner.subquery("__pts"))
+        total: exp.Expression = exp.Add(this=col("fit"), expression=col("engagement"))
+        if model.clamp is not None:
+            if model.clamp.max is not None:
+                total = exp.Least(this=total, expressions=[lit(model.clamp.max)])
+            if model.clamp.min is not None:
+                total = exp.Greatest(this=total, expressions=[lit(model.clamp.min)])
+        mid = mid.select(exp.alias_(total, "score"))
+        grades = model.grades
+        out_cols: list[exp.Expression] = [
+            col("lead_id"), col("fit"), col("engagement"), col("score"),
+            exp.alias_(self._level(col("fit"), grades.fit if grades else None), "fit_grade"),
+            exp.alias_(self._level(col("engagement"), grades.engagement if grades else None), "engagement_grade"),
+            exp.alias_(self._level(col("score"), model.tiers), "tier"),
+            exp.alias_(exp.GTE(this=col("score"), expression=lit(model.threshold)), "qualified"),
+        ]
+        if explain:
+            out_cols += [exp.alias_(col(f"__c_{i}"), c.id) for i, c in enumerate(model.criteria)]
+        out_cols += [col(k) for k in keep]
+        return exp.select(*out_cols).from_(mid.subquery("__sc")).order_by(col("__ord"))
+
+    # ---- the whole query ----------------------------------------------------------------------
+    def where_fields(self, model: Model) -> list[str]:
+        fields = set()
+        for c in model.criteria:
+            if isinstance(c, EventCriterion) and c.enabled:
+                for cond in c.conditions:
+                    fields.add(self._field(c, cond.field, self.event_columns, "events"))
+        return sorted(fields)
+
+    def full_query(self, model: Model, *, explain: bool = True, keep: tuple[str, ...] = ()) -> exp.Select:
+        """One query over tables `leads` and `events`: the rows of `leadscore score --explain`."""
+        sigs = [s for group in self.signals(model).values() for s in group.values()]
+        ctes = self.prepare_ctes(sigs, self.where_fields(model))
+        query = self.score_select(model, "__prep", explain=explain, keep=keep)
+        for name, cte in ctes:
+            query = query.with_(name, as_=cte)
+        return query
+
+    def sql(self, model: Model, *, explain: bool = True, pretty: bool = True) -> str:
+        return self.full_query(model, explain=explain).sql(self.dialect, pretty=pretty)
+
+
+def all_conditions(model: Model) -> list[Condition]:
+    """Every `where` condition of the model's event criteria (for UIs listing event columns)."""
+    return [cond for c in model.criteria if isinstance(c, EventCriterion) for cond in c.conditions]

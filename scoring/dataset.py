@@ -1,0 +1,442 @@
+"""Data loading and mapping (contract section 1): files into DuckDB, roles onto columns.
+
+CSV and Parquet go straight into DuckDB (no pandas round trip); CSV is read as text, exactly as
+written, so "007", " yes " and "Select" reach the scoring rules untouched. Timestamps are the one
+thing normalised at load time, because real exports write dates in many layouts and every later
+step (and every warehouse dialect) wants one timestamp type.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
+
+from scoring.errors import DataError
+from scoring.sql import q, quote_literal
+
+DEFAULT_POSITIVE = ["1", "true", "yes", "won", "converted"]
+MAX_ERRORS_SHOWN = 5
+# Layouts tried, in this order, for a text timestamp column that is not ISO 8601.
+DAY_FIRST = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M:%S",
+             "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y"]
+MONTH_FIRST = ["%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p", "%m/%d/%Y",
+               "%m-%d-%Y %H:%M:%S", "%m-%d-%Y"]
+OTHER_LAYOUTS = ["%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y%m%d", "%d %b %Y",
+                 "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y", "%Y-%m-%d %H:%M:%S %z"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Col = Annotated[StrictStr, Field(min_length=1)]
+
+
+class LeadsMapping(_Strict):
+    id: Col | None = "lead_id"
+    outcome: Col | None = "converted"
+    positive: list[StrictStr] = Field(default_factory=lambda: list(DEFAULT_POSITIVE))
+    created_at: Col | None = "created_at"
+    outcome_at: Col | None = "outcome_at"
+    na_values: list[StrictStr] = Field(default_factory=list)
+
+
+class EventsMapping(_Strict):
+    lead_id: Col = "lead_id"
+    type: Col = "event_type"
+    at: Col = "occurred_at"
+
+
+class Mapping(_Strict):
+    """Which column plays which role. Defaults are the contract's default column names."""
+
+    leads: LeadsMapping = Field(default_factory=LeadsMapping)
+    events: EventsMapping = Field(default_factory=EventsMapping)
+
+    def explicit(self, role: str) -> bool:
+        """True when the user named this leads role, so its absence from the data is an error."""
+        return role in self.leads.model_fields_set
+
+
+def parse_mapping(raw: object, source: str = "mapping") -> Mapping:
+    """Validate a mapping document; errors name the key that is wrong."""
+    if not isinstance(raw, dict):
+        raise DataError(f"{source}: a mapping must be a JSON object")
+    try:
+        return Mapping.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"{loc}: {msg}")
+        raise DataError(f"{source} is not a valid mapping:\n  " + "\n  ".join(lines)) from None
+
+
+def load_mapping(path: str | Path | None) -> Mapping:
+    """The mapping file, or the defaults when there is none."""
+    if path is None:
+        return Mapping()
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read mapping file ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{p}: not valid JSON ({exc})") from None
+    return parse_mapping(raw, str(p))
+
+
+@dataclass
+class Roles:
+    """The mapping resolved against the actual columns: None where a role is absent."""
+
+    id: str | None
+    outcome: str | None
+    created_at: str | None
+    outcome_at: str | None
+    positive: list[str]
+    na_values: list[str]
+    event_lead: str
+    event_type: str
+    event_at: str
+
+
+@dataclass
+class Dataset:
+    """Leads (and events) loaded into one DuckDB connection as tables/views `leads` and `events`."""
+
+    con: duckdb.DuckDBPyConnection
+    roles: Roles
+    lead_columns: list[str]
+    event_columns: list[str]
+    leads_source: str
+    events_source: str | None
+    has_events: bool
+    warnings: list[str] = field(default_factory=list)
+
+    def attribute_columns(self) -> list[str]:
+        """Lead columns criteria may use: every column but the roles."""
+        r = self.roles
+        taken = {r.id, r.outcome, r.created_at, r.outcome_at}
+        return [c for c in self.lead_columns if c not in taken]
+
+    def extra_event_columns(self) -> list[str]:
+        r = self.roles
+        return [c for c in self.event_columns if c not in {r.event_lead, r.event_type, r.event_at}]
+
+
+def suggest(name: str, columns: list[str]) -> str:
+    """' (did you mean ...?)' for a misspelt column, so the message points at the fix."""
+    close = difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.strip().lower(): c for c in columns}
+        if name.strip().lower() in lowered:
+            close = [lowered[name.strip().lower()]]
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def resolve_column(name: str, columns: list[str]) -> str | None:
+    """Exact name first, then a unique match ignoring case and surrounding white space."""
+    if name in columns:
+        return name
+    hits = [c for c in columns if c.strip().lower() == name.strip().lower()]
+    return hits[0] if len(hits) == 1 else None
+
+
+def _file_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        return "excel"
+    return "csv"
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[str]:
+    """CSV as text, delimiter sniffed; UTF-8 (with or without BOM), else Latin-1."""
+    last: Exception | None = None
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {q(table)} AS SELECT * FROM read_csv(?, header = true, "
+                f"all_varchar = true, encoding = {quote_literal(encoding)}, "
+                "null_padding = false, strict_mode = true)",
+                [str(path)],
+            )
+            return _columns(con, table)
+        except duckdb.Error as exc:
+            last = exc
+            if "unicode" not in str(exc).lower() and "encoding" not in str(exc).lower():
+                break
+    raise DataError(f"{path}: cannot read as CSV: {_first_line(last)}") from None
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc or "unknown error").strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return " ".join(lines[:3])[:400]
+
+
+def _read_excel(con: duckdb.DuckDBPyConnection, path: Path, table: str, warnings: list[str]) -> list[str]:
+    """First non-empty sheet, every cell as text; other sheets are named in a warning."""
+    import pandas as pd
+
+    try:
+        sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read as Excel: {_first_line(exc)}") from None
+    used = next((n for n, df in sheets.items() if len(df.columns)), None)
+    if used is None:
+        raise DataError(f"{path}: the workbook has no sheet with data")
+    if len(sheets) > 1:
+        others = ", ".join(f"'{n}'" for n in sheets if n != used)
+        warnings.append(f"{path.name}: read sheet '{used}'; other sheets ignored: {others}")
+    frame = sheets[used].replace({"": None})
+    frame.columns = [str(c) for c in frame.columns]
+    con.register("__excel", frame)
+    con.execute(f"CREATE OR REPLACE TABLE {q(table)} AS SELECT * FROM __excel")
+    con.unregister("__excel")
+    return _columns(con, table)
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[str]:
+    """A view, not a copy: a 100M-row events file is scanned where it lies."""
+    try:
+        con.execute(f"CREATE OR REPLACE VIEW {q(table)} AS SELECT * FROM read_parquet({quote_literal(str(path))})")
+        return _columns(con, table)
+    except duckdb.Error as exc:
+        raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [r[0] for r in con.execute(f"DESCRIBE {q(table)}").fetchall()]
+
+
+def read_table(con: duckdb.DuckDBPyConnection, path: str | Path, table: str,
+               warnings: list[str]) -> list[str]:
+    """Load one file as `table`; DataError names the file when it is unusable."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: the file is empty")
+    kind = _file_kind(p)
+    if kind == "parquet":
+        cols = _read_parquet(con, p, table)
+    elif kind == "excel":
+        cols = _read_excel(con, p, table, warnings)
+    else:
+        cols = _read_csv(con, p, table)
+    blank = [i + 1 for i, c in enumerate(cols) if not str(c).strip()]
+    if blank:
+        raise DataError(f"{p}: column {blank[0]} has no name in the header")
+    return cols
+
+
+def _timestamp_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[str, str]:
+    """SQL that turns `column` into a UTC TIMESTAMP, choosing the layout that parses most rows.
+
+    Returns (expression, layout description).
+    """
+    col = q(column)
+    ctype = con.execute(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+        [table, column],
+    ).fetchone()[0].upper()
+    if ctype.startswith("TIMESTAMP WITH TIME ZONE") or ctype == "TIMESTAMPTZ":
+        return f"CAST({col} AS TIMESTAMP)", "timestamp with time zone"
+    if ctype.startswith(("TIMESTAMP", "DATE")):
+        return f"CAST({col} AS TIMESTAMP)", "timestamp"
+    text = f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '')"
+    iso = f"TRY_CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
+
+    def layouts(fmts: list[str]) -> str:
+        return f"TRY_STRPTIME({text}, [{', '.join(quote_literal(f) for f in fmts)}])"
+
+    candidates = [
+        ("ISO 8601", iso),
+        ("day first", f"COALESCE({iso}, CAST({layouts(DAY_FIRST + OTHER_LAYOUTS)} AS TIMESTAMP))"),
+        ("month first", f"COALESCE({iso}, CAST({layouts(MONTH_FIRST + OTHER_LAYOUTS)} AS TIMESTAMP))"),
+    ]
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count({expr})" for _, expr in candidates)
+        + f" FROM (SELECT * FROM {q(table)} LIMIT 200000)"
+    ).fetchone()
+    best = max(range(len(candidates)), key=lambda i: (counts[i], -i if i else 1))
+    # Prefer ISO when it parses as much; month-first wins a tie with day-first (US exports).
+    if counts[0] >= max(counts):
+        best = 0
+    elif counts[1] == counts[2]:
+        best = 2
+    return candidates[best][1], candidates[best][0]
+
+
+def _normalise_timestamps(con: duckdb.DuckDBPyConnection, table: str, columns: list[str],
+                          source: str, warnings: list[str]) -> None:
+    """Replace the role timestamp columns with parsed TIMESTAMPs; warn about unreadable ones."""
+    if not columns:
+        return
+    exprs = {c: _timestamp_expr(con, table, c) for c in columns}
+    for c, (expr, _) in exprs.items():
+        bad = con.execute(
+            f"SELECT count(*), min(rn) FROM (SELECT row_number() OVER () AS rn, {q(c)} AS v, "
+            f"{expr} AS t FROM {q(table)}) WHERE t IS NULL AND NULLIF(TRIM(CAST(v AS VARCHAR)), '') IS NOT NULL"
+        ).fetchone()
+        if bad[0]:
+            warnings.append(
+                f"{source}: column '{c}': {bad[0]:,} value(s) are not dates (first at data row "
+                f"{bad[1]}); they count as missing"
+            )
+    replace = ", ".join(f"{expr} AS {q(c)}" for c, (expr, _) in exprs.items())
+    kind = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchone()[0]
+    what = "VIEW" if kind == "VIEW" else "TABLE"
+    base = q(f"{table}__raw")
+    con.execute(f"ALTER {what} {q(table)} RENAME TO {base}")
+    con.execute(f"CREATE {what} {q(table)} AS SELECT * REPLACE ({replace}) FROM {base}")
+    if what == "TABLE":
+        con.execute(f"DROP TABLE {base}")
+
+
+def _role(name: str | None, columns: list[str], source: str, role: str, required: bool,
+          explicit: bool) -> str | None:
+    """The column playing `role`, or None when absent and allowed to be."""
+    if name is None:
+        return None
+    found = resolve_column(name, columns)
+    if found is None and (required or explicit):
+        raise DataError(
+            f"{source}: no column '{name}' for the {role}{suggest(name, columns)}; "
+            f"columns are: {', '.join(columns[:30])}{' ...' if len(columns) > 30 else ''}. "
+            "Name the right one in the dataset mapping."
+        )
+    return found
+
+
+def _check_ids(con: duckdb.DuckDBPyConnection, id_col: str, source: str) -> None:
+    """Missing or duplicate ids are input errors: a score must belong to exactly one lead."""
+    idv = f"NULLIF(TRIM(CAST({q(id_col)} AS VARCHAR)), '')"
+    missing = con.execute(
+        f"SELECT count(*), min(rn) FROM (SELECT row_number() OVER () AS rn, {idv} AS v FROM leads) "
+        "WHERE v IS NULL"
+    ).fetchone()
+    if missing[0]:
+        raise DataError(
+            f"{source}: column '{id_col}' (lead id) is empty in {missing[0]:,} row(s), "
+            f"first at data row {missing[1]}"
+        )
+    dups = con.execute(
+        f"SELECT v, count(*) AS n, list(rn ORDER BY rn)[1:3] FROM (SELECT row_number() OVER () AS rn, "
+        f"{idv} AS v FROM leads) GROUP BY v HAVING count(*) > 1 ORDER BY min(rn) LIMIT {MAX_ERRORS_SHOWN}"
+    ).fetchall()
+    if dups:
+        total = con.execute(
+            f"SELECT count(*) FROM (SELECT {idv} AS v FROM leads GROUP BY v HAVING count(*) > 1)"
+        ).fetchone()[0]
+        shown = "; ".join(f"'{v}' {n} times (data rows {', '.join(map(str, rows))})" for v, n, rows in dups)
+        raise DataError(
+            f"{source}: column '{id_col}' (lead id) has {total:,} duplicate id(s): {shown}"
+        )
+
+
+def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection in UTC, so 'now' and time zones mean one thing."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
+    """No file or network access beyond the loaded files, and no way to switch it back on."""
+    if paths:
+        con.execute(f"SET allowed_paths = [{', '.join(quote_literal(p) for p in paths)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def load_dataset(leads: str | Path, events: str | Path | None = None,
+                 mapping: Mapping | None = None, *, lock: bool = True) -> Dataset:
+    """Load leads (and events) and check the mapping against them.
+
+    The returned connection has external access switched off: compiled models run on it.
+    """
+    mapping = mapping or Mapping()
+    warnings: list[str] = []
+    con = connect()
+    leads_p = Path(leads)
+    lead_cols = read_table(con, leads_p, "leads", warnings)
+    src = str(leads_p)
+    lm = mapping.leads
+    n_rows = con.execute("SELECT count(*) FROM leads").fetchone()[0]
+    if n_rows == 0:
+        raise DataError(f"{src}: has a header but no rows")
+    roles = Roles(
+        id=_role(lm.id, lead_cols, src, "lead id", required=True, explicit=True),
+        outcome=_role(lm.outcome, lead_cols, src, "outcome", required=True, explicit=True),
+        created_at=_role(lm.created_at, lead_cols, src, "created_at", False, mapping.explicit("created_at")),
+        outcome_at=_role(lm.outcome_at, lead_cols, src, "outcome_at", False, mapping.explicit("outcome_at")),
+        positive=list(lm.positive),
+        na_values=list(lm.na_values),
+        event_lead=mapping.events.lead_id,
+        event_type=mapping.events.type,
+        event_at=mapping.events.at,
+    )
+    if roles.id is not None:
+        _check_ids(con, roles.id, src)
+    _normalise_timestamps(con, "leads", [c for c in (roles.created_at, roles.outcome_at) if c],
+                          src, warnings)
+    paths = [str(leads_p.resolve())] if _file_kind(leads_p) == "parquet" else []
+    event_cols: list[str] = []
+    if events is not None:
+        ev_p = Path(events)
+        esrc = str(ev_p)
+        event_cols = read_table(con, ev_p, "events", warnings)
+        em = mapping.events
+        roles.event_lead = _role(em.lead_id, event_cols, esrc, "event lead id", True, True) or ""
+        roles.event_type = _role(em.type, event_cols, esrc, "event type", True, True) or ""
+        roles.event_at = _role(em.at, event_cols, esrc, "event time", True, True) or ""
+        _normalise_timestamps(con, "events", [roles.event_at], esrc, warnings)
+        if _file_kind(ev_p) == "parquet":
+            paths.append(str(ev_p.resolve()))
+    else:
+        con.execute(
+            f"CREATE TABLE events ({q(roles.event_lead)} VARCHAR, {q(roles.event_type)} VARCHAR, "
+            f"{q(roles.event_at)} TIMESTAMP)"
+        )
+        event_cols = [roles.event_lead, roles.event_type, roles.event_at]
+    ds = Dataset(con, roles, lead_cols, event_cols, src, str(events) if events else None,
+                 events is not None, warnings)
+    if events is not None:
+        _warn_unknown_events(ds)
+    if lock:
+        lock_down(con, paths)
+    return ds
+
+
+def lead_key_sql(ds: Dataset) -> str:
+    """The lead key as the compiler builds it, for load-time checks."""
+    if ds.roles.id is None:
+        return "CAST(row_number() OVER () AS VARCHAR)"
+    return f"TRIM(CAST({q(ds.roles.id)} AS VARCHAR))"
+
+
+def _warn_unknown_events(ds: Dataset) -> None:
+    r = ds.roles
+    row = ds.con.execute(
+        f"SELECT count(*), count(DISTINCT k) FROM (SELECT TRIM(CAST({q(r.event_lead)} AS VARCHAR)) AS k "
+        f"FROM events) e WHERE k IS NULL OR k NOT IN (SELECT {lead_key_sql(ds)} FROM leads)"
+    ).fetchone()
+    if row[0]:
+        ds.warnings.append(
+            f"{ds.events_source}: {row[0]:,} event(s) of {row[1]:,} unknown lead id(s) are ignored"
+        )

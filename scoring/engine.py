@@ -1,0 +1,132 @@
+"""The engine: runs compiled models on DuckDB, preparing once and re-scoring cheaply.
+
+Turning events into per-lead figures is the expensive step, and it depends only on each
+criterion's signal definition (event types, filter, window, half-life, as-of rule). The engine
+keeps those prepared columns in one DuckDB table per data set and as-of rule, adds a column only
+when a signal it has never seen appears, and otherwise re-runs just the score half of the
+compiled query. Moving a weight, a cap, the threshold, tiers or grades never touches events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from scoring.compiler import BASE, Compiler, Signal
+from scoring.dataset import Dataset
+from scoring.model import Model
+from scoring.sql import q
+
+_ids = itertools.count(1)
+MAX_SIGNALS = 400  # beyond this many cached columns, start the cache afresh
+
+
+class Engine:
+    """Scores models over one loaded data set under one as-of rule."""
+
+    def __init__(self, dataset: Dataset, as_of: datetime | None = None) -> None:
+        self.dataset = dataset
+        self.as_of = as_of
+        self.compiler = Compiler(dataset.roles, dataset.lead_columns, dataset.event_columns, as_of=as_of)
+        self.con = dataset.con.cursor()
+        self._lock = threading.Lock()
+        self._table: str | None = None
+        self._have: set[str] = set()
+        self.prepare_count = 0  # how many prepare queries ran: tests check re-scoring adds none
+
+    def _needed(self, model: Model) -> list[Signal]:
+        return [s for group in self.compiler.signals(model).values() for s in group.values()]
+
+    def prepare(self, model: Model) -> str:
+        """Make sure every signal of `model` is prepared; returns the prepared table's name."""
+        with self._lock:
+            needed = self._needed(model)
+            missing = {s.name: s for s in needed if s.name not in self._have}
+            if self._table is not None and not missing:
+                return self._table
+            if len(self._have) + len(missing) > MAX_SIGNALS:
+                self._drop()
+                missing = {s.name: s for s in needed}
+            ctes = self.compiler.prepare_ctes(list(missing.values()), self.compiler.where_fields(model))
+            query = self.compiler_query(ctes, list(missing))
+            name = f"__prep_{next(_ids)}"
+            if self._table is None:
+                self.con.execute(f"CREATE TEMP TABLE {q(name)} AS {query}")
+            else:
+                new_cols = ", ".join(f"n.{q(c)}" for c in missing)
+                self.con.execute(
+                    f"CREATE TEMP TABLE {q(name)} AS SELECT p.*, {new_cols} FROM {q(self._table)} p "
+                    f"JOIN ({query}) n USING ({q('__ord')}) ORDER BY {q('__ord')}"
+                )
+                self.con.execute(f"DROP TABLE {q(self._table)}")
+            self._table = name
+            self._have |= set(missing)
+            self.prepare_count += 1
+            return name
+
+    def compiler_query(self, ctes: list, signal_names: list[str]) -> str:
+        """The prepare half as one SELECT, ordered by file position."""
+        from sqlglot import exp
+
+        cols = [exp.column(c, quoted=True) for c in (*BASE, *signal_names)]
+        query = exp.select(*cols).from_("__prep").order_by(exp.column("__ord", quoted=True))
+        for name, cte in ctes:
+            query = query.with_(name, as_=cte)
+        return query.sql("duckdb")
+
+    def _drop(self) -> None:
+        if self._table is not None:
+            self.con.execute(f"DROP TABLE IF EXISTS {q(self._table)}")
+        self._table, self._have = None, set()
+
+    def score_sql(self, model: Model, *, explain: bool = True, keep: tuple[str, ...] = ()) -> str:
+        table = self.prepare(model)
+        return self.compiler.score_select(model, table, explain=explain, keep=keep).sql("duckdb")
+
+    def score(self, model: Model, *, explain: bool = True,
+              keep: tuple[str, ...] = ("__outcome", "__created", "__outcome_at", "__asof")) -> pd.DataFrame:
+        """One row per lead in file order: the output columns, criterion points, and `keep`."""
+        sql = self.score_sql(model, explain=explain, keep=keep)
+        with self._lock:
+            return self.con.execute(sql).df()
+
+    def score_arrays(self, model: Model, columns: tuple[str, ...] = ("score", "__outcome")) -> dict[str, np.ndarray]:
+        """Selected columns as numpy arrays: the fast path for back-test figures on large data."""
+        inner = self.score_sql(model, explain=False, keep=tuple(c for c in columns if c.startswith("__")))
+        sel = ", ".join(q(c) for c in columns)
+        with self._lock:
+            return self.con.execute(f"SELECT {sel} FROM ({inner})").fetchnumpy()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+            self.con.close()
+
+    def __del__(self) -> None:  # a dropped engine must not leave its table behind
+        with contextlib.suppress(duckdb.Error, AttributeError):
+            self.close()
+
+
+def as_output(frame: pd.DataFrame, model: Model, explain: bool) -> pd.DataFrame:
+    """The `leadscore score` columns, as the contract names them, in order."""
+    cols = ["lead_id", "fit", "engagement", "score", "fit_grade", "engagement_grade", "tier", "qualified"]
+    if explain:
+        cols += [c.id for c in model.criteria]
+    return frame[cols]
+
+
+def write_scores_csv(frame: pd.DataFrame, path: str) -> None:
+    """Numbers with 6 decimals (no '-0'), qualified as true/false, empty cells for no grade."""
+    out = frame.copy()
+    for c in out.columns:
+        if c == "qualified":
+            out[c] = np.where(out[c].astype(bool), "true", "false")
+        elif pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].round(6) + 0.0
+    out.to_csv(path, index=False, float_format="%.6f", lineterminator="\n")
