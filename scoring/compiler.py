@@ -28,7 +28,6 @@ from scoring.errors import ModelError
 from scoring.model import (
     AttributeCriterion,
     BandsCriterion,
-    Condition,
     EventCriterion,
     InactivityCriterion,
     Level,
@@ -93,8 +92,8 @@ def _sum(items: list[exp.Expression]) -> exp.Expression:
 def _case(whens: list[tuple[exp.Expression, exp.Expression]], default: exp.Expression) -> exp.Case:
     case = exp.Case()
     for cond, value in whens:
-        case = case.when(cond, value)
-    return case.else_(default)
+        case = case.when(cond, value, copy=False)
+    return case.else_(default, copy=False)
 
 
 class Compiler:
@@ -118,6 +117,7 @@ class Compiler:
         self.as_of = as_of
         self.dialect = dialect
         self.with_outcome = with_outcome and roles.outcome is not None
+        self._memo: dict[str, dict[str, Signal]] = {}
 
     # ---- value helpers ------------------------------------------------------------------
     def text(self, e: exp.Expression) -> exp.Expression:
@@ -223,6 +223,13 @@ class Compiler:
         return out
 
     def criterion_signals(self, c: Any) -> dict[str, Signal]:
+        """Memoised per criterion definition: building expression trees is not free."""
+        key = c.model_dump_json()
+        if key not in self._memo:
+            self._memo[key] = self._criterion_signals(c)
+        return self._memo[key]
+
+    def _criterion_signals(self, c: Any) -> dict[str, Signal]:
         na = self.roles.na_values
         if isinstance(c, AttributeCriterion):
             f = self.lead_field(c)
@@ -256,7 +263,8 @@ class Compiler:
             return exp.true()
         return exp.In(this=col("__type"), expressions=[self.text(lit(t)) for t in types])
 
-    def _event_signal(self, c: EventCriterion) -> Signal:
+    def _event_parts(self, c: EventCriterion) -> tuple[exp.Expression, exp.Expression, list]:
+        """(condition an event must meet, its decay factor, the where-definition for the key)."""
         conds = [self._type_match(c.event_types)]
         where_def = []
         for cond in c.conditions:
@@ -265,15 +273,61 @@ class Compiler:
             where_def.append((field, cond.op, cond.value))
         if c.window_days is not None:
             conds.append(exp.LTE(this=col("__age"), expression=lit(c.window_days)))
+        factor: exp.Expression = lit(1.0)
         if c.half_life_days is not None:
-            factor: exp.Expression = exp.Pow(
-                this=lit(0.5), expression=exp.Div(this=col("__age"), expression=lit(c.half_life_days))
-            )
-        else:
-            factor = lit(1.0)
-        expr = exp.Sum(this=_case([(_and(conds), factor)], lit(0.0)))
+            factor = exp.Pow(this=lit(0.5), expression=exp.Div(this=col("__age"), expression=lit(c.half_life_days)))
+        return _and(conds), factor, where_def
+
+    def _event_signal(self, c: EventCriterion) -> Signal:
+        cond, factor, where_def = self._event_parts(c)
+        expr = exp.Sum(this=_case([(cond, factor)], lit(0.0)))
         types = sorted({t.strip().lower() for t in c.event_types})
         return self._signal("event", expr, "event", types, where_def, c.window_days, c.half_life_days)
+
+    def event_ctes(self, where_fields: Iterable[str], lead_id: str | None = None) -> list[tuple[str, exp.Select]]:
+        """`__e`: events with normalised lead key, type and time (and the `where` columns)."""
+        r = self.roles
+        e_cols = [
+            exp.alias_(self.trimmed(col(r.event_lead)), "__lead"),
+            exp.alias_(self.text(col(r.event_type)), "__type"),
+            exp.alias_(self.timestamp(col(r.event_at)), "__at"),
+        ]
+        e_cols += [exp.alias_(col(f), self.event_alias(f)) for f in sorted(set(where_fields))]
+        # Dialects cannot filter on an alias of the same SELECT: filter in a second step.
+        keep: exp.Expression = exp.Not(this=exp.Is(this=col("__at"), expression=exp.Null()))
+        if lead_id is not None:
+            keep = exp.And(this=keep, expression=exp.EQ(this=col("__lead"), expression=lit(lead_id)))
+        return [("__e0", exp.select(*e_cols).from_(exp.Table(this=ident("events")))),
+                ("__e", exp.select("*").from_("__e0").where(keep))]
+
+    def event_rows(self, c: EventCriterion, lead_id: str, as_of: datetime) -> exp.Select:
+        """The events of one lead that count for `c` as of its `as_of` (from its scored row),
+        with age, decay factor and points each.
+
+        Built from the same event CTE and conditions as scoring, so it cannot drift from it.
+        """
+        cond, factor, _ = self._event_parts(c)
+        t = self.timestamp_literal(as_of)
+        ctes = self.event_ctes(self.where_fields_of([c]), lead_id)
+        ctes.append(("__ea", exp.select(exp.Star(), exp.alias_(self.age_days(t, col("__at")), "__age"))
+                     .from_("__e").where(exp.LT(this=col("__at"), expression=t.copy()))))
+        query = (
+            exp.select(
+                exp.alias_(col("__at"), "occurred_at"), exp.alias_(col("__type"), "event_type"),
+                exp.alias_(col("__age"), "age_days"), exp.alias_(factor, "factor"),
+                exp.alias_(exp.Mul(this=lit(c.points), expression=factor.copy()), "points"),
+            )
+            .from_("__ea")
+            .where(exp.And(this=exp.EQ(this=col("__lead"), expression=lit(lead_id)), expression=cond))
+            .order_by(exp.Ordered(this=col("__at"), desc=True))
+        )
+        for name, cte in ctes:
+            query = query.with_(name, as_=cte)
+        return query
+
+    @staticmethod
+    def timestamp_literal(value: datetime) -> exp.Expression:
+        return exp.cast(lit(value.strftime("%Y-%m-%d %H:%M:%S.%f")), exp.DataType.build("TIMESTAMP"))
 
     def event_alias(self, field: str) -> str:
         return f"__e_{_key(field)}"
@@ -309,21 +363,10 @@ class Compiler:
                    exp.alias_(outcome_at, "__outcome_at")]
         l_cols += [exp.alias_(s.expr, s.name) for s in lead_sigs]
         ctes: list[tuple[str, exp.Select]] = [("__l", exp.select(*l_cols).from_(exp.Table(this=ident("leads"))))]
-        need_events = bool(ev_sigs) or self.as_of is None
-        if need_events:
-            e_cols = [
-                exp.alias_(self.trimmed(col(r.event_lead)), "__lead"),
-                exp.alias_(self.text(col(r.event_type)), "__type"),
-                exp.alias_(self.timestamp(col(r.event_at)), "__at"),
-            ]
-            e_cols += [exp.alias_(col(f), self.event_alias(f)) for f in sorted(set(where_fields))]
-            # Dialects cannot filter on an alias of the same SELECT: filter in a second step.
-            ctes.append(("__e0", exp.select(*e_cols).from_(exp.Table(this=ident("events")))))
-            ctes.append(("__e", exp.select("*").from_("__e0").where(
-                exp.Not(this=exp.Is(this=col("__at"), expression=exp.Null())))))
+        if ev_sigs or self.as_of is None:
+            ctes += self.event_ctes(where_fields)
         if self.as_of is not None:
-            asof: exp.Expression = exp.cast(lit(self.as_of.strftime("%Y-%m-%d %H:%M:%S.%f")),
-                                            exp.DataType.build("TIMESTAMP"))
+            asof: exp.Expression = self.timestamp_literal(self.as_of)
         else:
             latest = exp.select(exp.Max(this=col("__at", "__e"))).from_("__e").join(
                 "__l", on=exp.EQ(this=col("__lead", "__e"), expression=col("__id", "__l")))
@@ -410,19 +453,20 @@ class Compiler:
         inner_cols: list[exp.Expression] = [col("__ord"), exp.alias_(col("__id"), "lead_id")]
         inner_cols += [col(k) for k in keep]
         inner_cols += [exp.alias_(p, f"__c_{i}") for i, p in enumerate(pts.values())]
-        inner = exp.select(*inner_cols).from_(source)
+        inner = exp.select(*inner_cols, copy=False).from_(source, copy=False)
         dims = {"fit": [], "engagement": []}
         for i, c in enumerate(model.criteria):
             dims[c.dim].append(col(f"__c_{i}"))
         mid = exp.select(exp.Star(), exp.alias_(_sum(dims["fit"]), "fit"),
-                         exp.alias_(_sum(dims["engagement"]), "engagement")).from_(inner.subquery("__pts"))
+                         exp.alias_(_sum(dims["engagement"]), "engagement"), copy=False).from_(
+            inner.subquery("__pts", copy=False), copy=False)
         total: exp.Expression = exp.Add(this=col("fit"), expression=col("engagement"))
         if model.clamp is not None:
             if model.clamp.max is not None:
                 total = exp.Least(this=total, expressions=[lit(model.clamp.max)])
             if model.clamp.min is not None:
                 total = exp.Greatest(this=total, expressions=[lit(model.clamp.min)])
-        mid = mid.select(exp.alias_(total, "score"))
+        mid = mid.select(exp.alias_(total, "score"), copy=False)
         grades = model.grades
         out_cols: list[exp.Expression] = [
             col("lead_id"), col("fit"), col("engagement"), col("score"),
@@ -434,13 +478,18 @@ class Compiler:
         if explain:
             out_cols += [exp.alias_(col(f"__c_{i}"), c.id) for i, c in enumerate(model.criteria)]
         out_cols += [col(k) for k in keep]
-        return exp.select(*out_cols).from_(mid.subquery("__sc")).order_by(col("__ord"))
+        return exp.select(*out_cols, copy=False).from_(mid.subquery("__sc", copy=False), copy=False).order_by(
+            col("__ord"), copy=False)
 
     # ---- the whole query ----------------------------------------------------------------------
     def where_fields(self, model: Model) -> list[str]:
+        return self.where_fields_of([c for c in model.criteria if c.enabled])
+
+    def where_fields_of(self, criteria: list[Any]) -> list[str]:
+        """The event columns that `where` conditions read (carried through the event CTEs)."""
         fields = set()
-        for c in model.criteria:
-            if isinstance(c, EventCriterion) and c.enabled:
+        for c in criteria:
+            if isinstance(c, EventCriterion):
                 for cond in c.conditions:
                     fields.add(self._field(c, cond.field, self.event_columns, "events"))
         return sorted(fields)
@@ -457,7 +506,3 @@ class Compiler:
     def sql(self, model: Model, *, explain: bool = True, pretty: bool = True) -> str:
         return self.full_query(model, explain=explain).sql(self.dialect, pretty=pretty)
 
-
-def all_conditions(model: Model) -> list[Condition]:
-    """Every `where` condition of the model's event criteria (for UIs listing event columns)."""
-    return [cond for c in model.criteria if isinstance(c, EventCriterion) for cond in c.conditions]

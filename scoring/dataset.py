@@ -440,3 +440,98 @@ def _warn_unknown_events(ds: Dataset) -> None:
         ds.warnings.append(
             f"{ds.events_source}: {row[0]:,} event(s) of {row[1]:,} unknown lead id(s) are ignored"
         )
+
+
+PLACEHOLDERS = ("select", "unknown", "n/a", "na", "-", "--", "none", "null", "?", "not provided", "(blank)")
+OUTCOME_NAMES = ("converted", "outcome", "won", "is_won", "revenue", "y", "target", "label", "result", "status",
+                 "closed_won", "conversion")
+ID_NAMES = ("lead_id", "id", "prospect id", "prospect_id", "lead id", "leadid", "contact_id", "customer_id")
+
+
+@dataclass
+class Peek:
+    """A file's columns and a few facts about each, for guessing the mapping."""
+
+    columns: list[str]
+    rows: int
+    distinct: dict[str, int]
+    values: dict[str, list[str]]
+    unique: dict[str, bool]
+    date_share: dict[str, float]
+
+
+def peek(path: str | Path) -> Peek:
+    """Columns, distinct counts, top values and how date-like each column is."""
+    con = connect()
+    cols = read_table(con, path, "t", [])
+    rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
+    if rows == 0:
+        raise DataError(f"{path}: has a header but no rows")
+    distinct, values, unique, dates = {}, {}, {}, {}
+    con.execute("CREATE TABLE s AS SELECT * FROM t LIMIT 50000")
+    texts = [f"NULLIF(TRIM(CAST({q(c)} AS VARCHAR)), '')" for c in cols]
+    stats = con.execute("SELECT " + ", ".join(
+        f"count(DISTINCT {t}), count({t}), count(TRY_CAST({t} AS DOUBLE))" for t in texts) + " FROM s").fetchone()
+    for i, c in enumerate(cols):
+        n_distinct, n_present, numeric = stats[3 * i: 3 * i + 3]
+        distinct[c] = n_distinct
+        unique[c] = n_present > 0 and n_distinct == n_present == min(rows, 50000)
+        values[c] = [r[0] for r in con.execute(
+            f"SELECT {texts[i]} AS v FROM s WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 12"
+        ).fetchall()]
+        datey = any(ch.isdigit() for ch in "".join(values[c][:3])) and numeric < n_present
+        if datey:
+            expr, _ = _timestamp_expr(con, "s", c)
+            dates[c] = con.execute(f"SELECT count({expr}) FROM s").fetchone()[0] / n_present
+        else:
+            dates[c] = 0.0
+    con.close()
+    return Peek(cols, rows, distinct, values, unique, dates)
+
+
+def _named(columns: list[str], names: tuple[str, ...]) -> list[str]:
+    lowered = {c.strip().lower(): c for c in columns}
+    return [lowered[n] for n in names if n in lowered]
+
+
+def guess_leads_mapping(p: Peek) -> dict:
+    """Smart defaults for the mapping form: what a person would pick, given the columns."""
+    ids = [c for c in _named(p.columns, ID_NAMES) if p.unique[c]]
+    ids = ids or [c for c in p.columns if c.strip().lower().endswith("id") and p.unique[c]]
+    boolish = set(DEFAULT_POSITIVE) | {"0", "false", "no", "lost", "n", "y", "t", "f"}
+
+    def looks_like_outcome(c: str) -> bool:
+        vals = {v.strip().lower() for v in p.values[c]}
+        return 1 <= p.distinct[c] <= 3 and bool(vals) and (vals <= boolish or len(vals) == 2)
+
+    named = [c for c in _named(p.columns, OUTCOME_NAMES) if looks_like_outcome(c)]
+    twos = [c for c in p.columns if looks_like_outcome(c) and {v.lower() for v in p.values[c]} <= boolish]
+    outcome = (named or twos or [None])[0]
+    positive = list(DEFAULT_POSITIVE)
+    if outcome:
+        present = [v for v in p.values[outcome] if v.strip().lower() in DEFAULT_POSITIVE]
+        if present:
+            positive = sorted({v.strip().lower() for v in present})
+    date_cols = [c for c in p.columns if p.date_share.get(c, 0) >= 0.8]
+
+    def date_named(*words: str) -> str | None:
+        return next((c for c in date_cols if any(w in c.lower() for w in words)), None)
+
+    created = date_named("created", "create", "signup", "first")
+    outcome_at = date_named("outcome", "closed", "won", "lost", "decided", "converted")
+    placeholders = sorted({v for c in p.columns for v in p.values[c] if v.strip().lower() in PLACEHOLDERS})
+    return {"id": ids[0] if ids else None, "outcome": outcome, "positive": positive,
+            "created_at": created, "outcome_at": outcome_at if outcome_at != created else None,
+            "na_values": placeholders}
+
+
+def guess_events_mapping(p: Peek) -> dict:
+    def first(pred: object, default: str) -> str:
+        return next((c for c in p.columns if pred(c)), default)  # type: ignore[operator]
+
+    lead = first(lambda c: c.lower() in ("lead_id", "lead id", "leadid", "prospect id", "contact_id"),
+                 first(lambda c: "id" in c.lower(), p.columns[0]))
+    etype = first(lambda c: any(w in c.lower() for w in ("event_type", "type", "activity", "event", "action")),
+                  p.columns[min(1, len(p.columns) - 1)])
+    at = first(lambda c: p.date_share.get(c, 0) >= 0.8, p.columns[-1])
+    return {"lead_id": lead, "type": etype, "at": at}

@@ -20,10 +20,11 @@ import pandas as pd
 
 from scoring.compiler import BASE, Compiler, Signal
 from scoring.dataset import Dataset
-from scoring.model import Model
+from scoring.model import Model, dump_model
 from scoring.sql import q
 
 _ids = itertools.count(1)
+MEMO_SIZE = 6
 MAX_SIGNALS = 400  # beyond this many cached columns, start the cache afresh
 
 
@@ -35,9 +36,10 @@ class Engine:
         self.as_of = as_of
         self.compiler = Compiler(dataset.roles, dataset.lead_columns, dataset.event_columns, as_of=as_of)
         self.con = dataset.con.cursor()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # prepare + score run as one step per caller
         self._table: str | None = None
         self._have: set[str] = set()
+        self._memo: dict[tuple, pd.DataFrame] = {}  # the last few results: pages ask twice a rerun
         self.prepare_count = 0  # how many prepare queries ran: tests check re-scoring adds none
 
     def _needed(self, model: Model) -> list[Signal]:
@@ -92,15 +94,21 @@ class Engine:
     def score(self, model: Model, *, explain: bool = True,
               keep: tuple[str, ...] = ("__outcome", "__created", "__outcome_at", "__asof")) -> pd.DataFrame:
         """One row per lead in file order: the output columns, criterion points, and `keep`."""
-        sql = self.score_sql(model, explain=explain, keep=keep)
+        memo_key = (dump_model(model), explain, keep)
         with self._lock:
-            return self.con.execute(sql).df()
+            if memo_key in self._memo:
+                return self._memo[memo_key]
+            frame = self.con.execute(self.score_sql(model, explain=explain, keep=keep)).df()
+            self._memo[memo_key] = frame
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.pop(next(iter(self._memo)))
+            return frame
 
     def score_arrays(self, model: Model, columns: tuple[str, ...] = ("score", "__outcome")) -> dict[str, np.ndarray]:
         """Selected columns as numpy arrays: the fast path for back-test figures on large data."""
-        inner = self.score_sql(model, explain=False, keep=tuple(c for c in columns if c.startswith("__")))
         sel = ", ".join(q(c) for c in columns)
         with self._lock:
+            inner = self.score_sql(model, explain=False, keep=tuple(c for c in columns if c.startswith("__")))
             return self.con.execute(f"SELECT {sel} FROM ({inner})").fetchnumpy()
 
     def close(self) -> None:

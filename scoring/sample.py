@@ -236,9 +236,11 @@ _A = {name: i for i, name in enumerate((
     "whitepaper", "webinar_reg", "webinar_att", "open", "click", "demo", "trial", "chat",
     "unsubscribe",
 ))}
-_ACTION_TYPE = np.array([a[0] for a in _ACTIONS])
+_ACTION_TYPE = np.array([a[0] for a in _ACTIONS], dtype=np.int8)
+# Kind of event for campaigns and channels: page, mail, whitepaper, webinar, demo, trial, chat.
+_ACTION_KIND = np.array([(0, 2, 3, 3, 1, 1, 4, 5, 6, 1)[a[0]] for a in _ACTIONS], dtype=np.int8)
 _ACTION_EFFECT = np.array([a[2] for a in _ACTIONS])
-_ACTION_URL_OFFSET = np.array([_URL_OFFSET[a[1]] if a[1] else 0 for a in _ACTIONS])
+_ACTION_URL_OFFSET = np.array([_URL_OFFSET[a[1]] if a[1] else 0 for a in _ACTIONS], dtype=np.int16)
 _ACTION_URL_COUNT = np.array([len(_URL_GROUPS[a[1]]) if a[1] else 1 for a in _ACTIONS])
 
 
@@ -270,14 +272,6 @@ _STATIC_CAMPAIGNS = (
     "chat-widget",
 )
 _C = {name: i for i, name in enumerate(_STATIC_CAMPAIGNS)}
-
-
-def _campaigns(t0: int, months: int) -> tuple[str, ...]:
-    """Static campaigns, then one newsletter and one webinar per month."""
-    first = np.datetime64(t0, "s").astype("datetime64[M]")
-    labels = [str(first + k) for k in range(months)]
-    return (_STATIC_CAMPAIGNS + tuple(f"newsletter-{m}" for m in labels)
-            + tuple(f"webinar-{m}" for m in labels))
 
 
 def _draw(rng: np.random.Generator, table: tuple[tuple, ...], n: int, column: int = 1) -> np.ndarray:
@@ -330,9 +324,174 @@ def _horizon(start: str, months: int) -> tuple[int, int]:
     return int(t0.timestamp()), int((t0 + pd.DateOffset(months=months)).timestamp())
 
 
-def _month_index(seconds: np.ndarray, t0: int) -> np.ndarray:
+def _month_starts(t0: int, t1: int) -> np.ndarray:
+    """Epoch seconds of the first instant of each calendar month in [t0, t1)."""
     first = np.datetime64(t0, "s").astype("datetime64[M]")
-    return (seconds.astype("datetime64[s]").astype("datetime64[M]") - first).astype(np.int64)
+    last = np.datetime64(t1 - 1, "s").astype("datetime64[M]")
+    return np.arange(first, last + 1).astype("datetime64[s]").astype(np.int64)
+
+
+def _b2b_people(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Who each lead is: true attribute codes and the hidden fit (log-odds)."""
+    sen = _draw(rng, _SENIORITY, n)
+    dept = _draw(rng, _DEPARTMENTS, n)
+    band = _draw(rng, _SIZE_BANDS, n, column=2)
+    # Founders and students mostly sit in small organisations.
+    small = (sen == 0) & (rng.random(n) < 0.45) | (sen == _STUDENT) & (rng.random(n) < 0.6)
+    band = np.where(small, rng.integers(0, 2, n), band)
+    lo = np.array([b[0] for b in _SIZE_BANDS], dtype=float)[band]
+    hi = np.array([b[1] for b in _SIZE_BANDS], dtype=float)[band] + 1
+    employees = np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi)))).astype(np.int64)
+    revenue = np.round(employees * np.exp(rng.normal(np.log(160_000), 0.55, n)), -3)
+    industry = _draw(rng, _INDUSTRIES, n)
+    country = _draw(rng, _COUNTRIES, n)
+    source = _draw(rng, _SOURCES, n)
+    u = rng.random(n)
+    free_share = np.where(sen == _STUDENT, 0.75, 0.13)
+    kind = np.where(u < free_share, 1, np.where(u > 0.99, 2, 0))  # 0 company, 1 free, 2 competitor
+    domain = np.select(
+        [kind == 1, kind == 2],
+        [_N_COMPANY + rng.integers(0, len(_FREE_MAIL), n),
+         _N_COMPANY + len(_FREE_MAIL) + rng.integers(0, len(_COMPETITORS), n)],
+        rng.integers(0, _N_COMPANY, n),
+    )
+    budget = np.clip(band // 2 + rng.integers(-1, 2, n), 0, 3)
+    budget = np.where(rng.random(n) < 0.18, 4 + rng.integers(0, 2, n), budget)
+    fit = (_effect(_SENIORITY)[sen] + _effect(_DEPARTMENTS)[dept]
+           + np.array([b[3] for b in _SIZE_BANDS])[band] + _effect(_INDUSTRIES)[industry]
+           + _effect(_COUNTRIES)[country] + _effect(_SOURCES)[source]
+           + _BUDGET_EFFECT[budget] + np.select([kind == 1, kind == 2], [-0.6, -4.0], 0.0))
+    return {"sen": sen, "dept": dept, "employees": employees, "revenue": revenue.astype(np.int64),
+            "industry": industry, "country": country, "source": source, "kind": kind,
+            "domain": domain, "budget": budget, "fit": fit}
+
+
+def _b2b_activity(
+    rng: np.random.Generator,
+    people: dict[str, np.ndarray],
+    intent: np.ndarray,
+    created: np.ndarray,
+    act_end: np.ndarray,
+    events_per_lead: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Events up to each lead's end of activity: (lead index, action, time).
+
+    A lead mixes three behaviour components in its own shares; intent events
+    cluster before the end of activity, so recent behaviour carries the signal.
+    """
+    n = created.size
+    window = np.maximum(act_end - created, _HOUR)
+    activity = rng.normal(0.0, 1.0, n)
+    mu = np.exp(0.55 * activity + 0.25 * intent) * np.clip(window / (40.0 * _DAY), 0.3, 3.0) ** 0.3
+    li = np.repeat(np.arange(n), rng.poisson(mu * (0.875 * events_per_lead / mu.mean())))
+    m = li.size
+    w_intent = _sigmoid(-1.6 + 1.1 * intent)
+    w_noise = np.where((people["sen"] == _STUDENT) | (people["sen"] == 4), 0.25, 0.08)
+    u = rng.random(m)
+    comp = (u >= w_intent[li]).astype(np.int8)
+    comp += u >= (w_intent + (1 - w_intent) * (1 - w_noise))[li]
+    del u
+    action = np.empty(m, dtype=np.int8)
+    for c, cum in enumerate((_MIX_INTENT, _MIX_NURTURE, _MIX_NOISE)):
+        sel = np.flatnonzero(comp == c)
+        action[sel] = np.searchsorted(cum, rng.random(sel.size), side="right")
+    at = created[li] + (rng.random(m) * window[li]).astype(np.int64)
+    intent_events = np.flatnonzero(comp == 0)
+    del comp
+    recent = act_end[li[intent_events]] - (rng.exponential(18.0, intent_events.size) * _DAY).astype(np.int64)
+    ok = recent > created[li[intent_events]]
+    at[intent_events[ok]] = recent[ok]
+
+    # Follow-ups: clicks follow opens, attendance follows registration.
+    opens = np.flatnonzero(action == _A["open"])
+    clicks = opens[rng.random(opens.size) < 0.06 + 0.3 * w_intent[li[opens]]]
+    regs = np.flatnonzero(action == _A["webinar_reg"])
+    attends = regs[rng.random(regs.size) < 0.3 + 0.45 * w_intent[li[regs]]]
+    li = np.concatenate([li, li[clicks], li[attends]])
+    action = np.concatenate([action, np.full(clicks.size, _A["click"], np.int8),
+                             np.full(attends.size, _A["webinar_att"], np.int8)])
+    at = np.concatenate([at, at[clicks] + rng.integers(30, 2 * _HOUR, clicks.size),
+                         at[attends] + rng.integers(_DAY, 14 * _DAY, attends.size)])
+    return li, action, at
+
+
+def _b2b_outcome(
+    rng: np.random.Generator,
+    people: dict[str, np.ndarray],
+    events: tuple[np.ndarray, np.ndarray, np.ndarray],
+    created: np.ndarray,
+    outcome: np.ndarray,
+    decided: np.ndarray,
+) -> np.ndarray:
+    """The hidden propensity and the drawn outcome (True = won) per lead.
+
+    Fit, plus decayed (half-life 30 days) and saturating behaviour before the
+    outcome, a penalty for silence, a seniority x demo-request interaction, a
+    free-mail x pricing interaction and unexplained noise.
+    """
+    li, action, at = events
+    n = created.size
+    before = np.flatnonzero(at < outcome[li])
+    b_li = li[before]
+    decay = 0.5 ** ((outcome[b_li] - at[before]) / (30.0 * _DAY))
+    per_action = np.bincount(b_li * len(_ACTIONS) + action[before], weights=decay,
+                             minlength=n * len(_ACTIONS)).reshape(n, len(_ACTIONS))
+    behaviour = (np.log1p(per_action) / math.log(2)) @ _ACTION_EFFECT
+    last = created.copy()
+    np.maximum.at(last, b_li, at[before])
+    silent_days = (outcome - last) / _DAY
+    behaviour -= np.clip((silent_days - 14.0) / 30.0 * 0.35, 0.0, 1.5)
+    senior_demo = np.isin(people["sen"], _SENIOR) & (per_action[:, _A["demo"]] > 0.05)
+    free_pricing = (people["kind"] == 1) & (per_action[:, _A["pricing"]] > 0.05)
+    z = (people["fit"] + behaviour + 0.6 * senior_demo - 0.4 * free_pricing
+         + rng.normal(0.0, 1.0, n))
+    z += _calibrate(z[decided], 0.115)
+    return decided & (rng.random(n) < _sigmoid(z))
+
+
+def _b2b_event_table(
+    rng: np.random.Generator,
+    lead_index: np.ndarray,
+    ids: pa.Array,
+    action: np.ndarray,
+    at: np.ndarray,
+    onboarding: np.ndarray,
+    month_starts: np.ndarray,
+) -> pa.Table:
+    """Event columns: lead id (gathered from ``ids``), type, URL, campaign, channel."""
+    m = at.size
+    months = month_starts.size
+    # Small integer codes throughout: a chunk holds millions of events.
+    kind = _ACTION_KIND[action]
+    url = _ACTION_URL_OFFSET[action]
+    url += (rng.random(m) * _ACTION_URL_COUNT[action]).astype(np.int16) * (url > 0)
+    newsletter = np.searchsorted(month_starts, at, side="right").astype(np.int16)
+    newsletter += len(_STATIC_CAMPAIGNS) - 1
+    r = rng.random(m, dtype=np.float32)
+    pick = rng.integers(0, 3, m, dtype=np.int16)
+    # Page views: web (no campaign), paid, social or a newsletter link.
+    page_channel = np.searchsorted([0.6, 0.8, 0.9], r, side="right")
+    page_campaign = np.choose(page_channel, [-1, _C["ppc-brand"] + pick,
+                                             _C["social-linkedin"] + pick % 2, newsletter])
+    mail_campaign = np.where(r < 0.6, newsletter, _C["nurture-fit"] + pick % 2)
+    mail_campaign[onboarding] = _C["onboarding"]
+    campaign = np.choose(kind, [
+        page_campaign, mail_campaign, _C["whitepaper-state-of-marketing"] + pick,
+        newsletter + months, _C["demo-request-form"], _C["free-trial"], _C["chat-widget"]])
+    content_channel = np.where(r < 0.5, 3, 0)  # e-mail invitation or the web site
+    channel = np.choose(kind, [page_channel, 3, content_channel, content_channel, 0, 0, 0])
+    first = np.datetime64(int(month_starts[0]), "s").astype("datetime64[M]")
+    labels = [str(first + k) for k in range(months)]
+    campaigns = (None, *_STATIC_CAMPAIGNS, *(f"newsletter-{x}" for x in labels),
+                 *(f"webinar-{x}" for x in labels))
+    return pa.table({
+        "lead_id": pc.take(ids, pa.array(lead_index)),
+        "event_type": _take(_EVENT_TYPES, _ACTION_TYPE[action]),
+        "occurred_at": _timestamps(at),
+        "url": _take(_URLS, url),
+        "campaign": _take(campaigns, campaign + 1),
+        "channel": _take(_CHANNELS, channel),
+    })
 
 
 def _b2b_chunk(
@@ -350,181 +509,69 @@ def _b2b_chunk(
     Leads are numbered from ``first_number``; events of unknown leads get
     numbers in ``unknown_numbers`` (a range no lead has).
     """
-    months = _month_index(np.array([t1 - 1]), t0)[0] + 1
-    campaigns = _campaigns(t0, months)
-    newsletter0 = len(_STATIC_CAMPAIGNS)
-    webinar0 = newsletter0 + months
+    people = _b2b_people(rng, n)
+    fit = people["fit"]
+    intent = 0.4 * (fit - fit.mean()) / (fit.std() + 1e-9) + rng.normal(0.0, 1.0, n)
 
-    # ---------------- who the lead is (true values, some hidden) ----------
-    sen = _draw(rng, _SENIORITY, n)
-    dept = _draw(rng, _DEPARTMENTS, n)
-    band = _draw(rng, _SIZE_BANDS, n, column=2)
-    # Founders and students mostly sit in small organisations.
-    small = (sen == 0) & (rng.random(n) < 0.45) | (sen == _STUDENT) & (rng.random(n) < 0.6)
-    band = np.where(small, rng.integers(0, 2, n), band)
-    lo = np.array([b[0] for b in _SIZE_BANDS], dtype=float)[band]
-    hi = np.array([b[1] for b in _SIZE_BANDS], dtype=float)[band] + 1
-    employees = np.floor(np.exp(rng.uniform(np.log(lo), np.log(hi)))).astype(np.int64)
-    revenue = np.round(employees * np.exp(rng.normal(np.log(160_000), 0.55, n)), -3).astype(np.int64)
-    industry = _draw(rng, _INDUSTRIES, n)
-    country = _draw(rng, _COUNTRIES, n)
-    source = _draw(rng, _SOURCES, n)
-    u = rng.random(n)
-    free_share = np.where(sen == _STUDENT, 0.75, 0.13)
-    kind = np.where(u < free_share, 1, np.where(u > 0.99, 2, 0))  # 0 company, 1 free, 2 competitor
-    domain = np.select(
-        [kind == 1, kind == 2],
-        [_N_COMPANY + rng.integers(0, len(_FREE_MAIL), n),
-         _N_COMPANY + len(_FREE_MAIL) + rng.integers(0, len(_COMPETITORS), n)],
-        rng.integers(0, _N_COMPANY, n),
-    )
-    budget = np.clip(band // 2 + rng.integers(-1, 2, n), 0, 3)
-    budget = np.where(rng.random(n) < 0.18, 4 + rng.integers(0, 2, n), budget)
-
-    fit = (_effect(_SENIORITY)[sen] + _effect(_DEPARTMENTS)[dept]
-           + np.array([b[3] for b in _SIZE_BANDS])[band] + _effect(_INDUSTRIES)[industry]
-           + _effect(_COUNTRIES)[country] + _effect(_SOURCES)[source]
-           + _BUDGET_EFFECT[budget] + np.select([kind == 1, kind == 2], [-0.6, -4.0], 0.0))
-    fit_z = (fit - fit.mean()) / (fit.std() + 1e-9)
-    intent = 0.4 * fit_z + rng.normal(0.0, 1.0, n)
-    activity = rng.normal(0.0, 1.0, n)
-
-    # ---------------- when --------------------------------------------------
+    # When: creation grows over time; a sales cycle of about 5 weeks.
     span = t1 - t0
     created = t0 + (span * rng.random(n) ** 0.85).astype(np.int64)
-    created = created - created % _DAY + np.clip(rng.normal(13.5, 3.0, n) * _HOUR, 0, _DAY - 1).astype(np.int64)
+    created += -(created % _DAY) + np.clip(rng.normal(13.5, 3.0, n) * _HOUR, 0, _DAY - 1).astype(np.int64)
     created = np.minimum(created, t1 - _HOUR)
     cycle = np.exp(rng.normal(np.log(38.0), 0.6, n)) * np.where(rng.random(n) < 0.05, 3.0, 1.0)
-    cycle = np.clip(cycle, 3.0, 400.0)
-    outcome = created + (cycle * _DAY).astype(np.int64)
+    outcome = created + (np.clip(cycle, 3.0, 400.0) * _DAY).astype(np.int64)
     decided = outcome < t1
     # Activity stops early for leads that go quiet (more often without intent).
     quiet = rng.random(n) < _sigmoid(-1.0 - 0.8 * intent)
     fraction = np.where(quiet, rng.uniform(0.15, 0.8, n), 1.0)
     act_end = created + (fraction * (np.minimum(outcome, t1) - created)).astype(np.int64)
-    window = np.maximum(act_end - created, _HOUR)
 
-    # ---------------- events before the outcome ------------------------------
-    mu = np.exp(0.55 * activity + 0.25 * intent) * np.clip(window / (40.0 * _DAY), 0.3, 3.0) ** 0.3
-    counts = rng.poisson(mu * (0.86 * events_per_lead / mu.mean()))
-    li = np.repeat(np.arange(n), counts)
-    m = li.size
-    w_intent = _sigmoid(-1.6 + 1.1 * intent)
-    w_noise = np.where((sen == _STUDENT) | (sen == 4), 0.25, 0.08)
-    u = rng.random(m)
-    comp = (u >= w_intent[li]).astype(np.int8) + (u >= (w_intent + (1 - w_intent) * (1 - w_noise))[li])
-    action = np.empty(m, dtype=np.int64)
-    for c, cum in enumerate((_MIX_INTENT, _MIX_NURTURE, _MIX_NOISE)):
-        sel = np.flatnonzero(comp == c)
-        action[sel] = np.searchsorted(cum, rng.random(sel.size), side="right")
-    at = created[li] + (rng.random(m) * window[li]).astype(np.int64)
-    # Intent shows up close to the decision: recent behaviour matters most.
-    recent = act_end[li] - (rng.exponential(18.0, m) * _DAY).astype(np.int64)
-    at = np.where((comp == 0) & (recent > created[li]), recent, at)
+    li, action, at = _b2b_activity(rng, people, intent, created, act_end, events_per_lead)
+    won = _b2b_outcome(rng, people, (li, action, at), created, outcome, decided)
 
-    # Follow-ups: clicks follow opens, attendance follows registration.
-    opens = np.flatnonzero(action == _A["open"])
-    clicks = opens[rng.random(opens.size) < 0.06 + 0.3 * w_intent[li[opens]]]
-    regs = np.flatnonzero(action == _A["webinar_reg"])
-    attends = regs[rng.random(regs.size) < 0.3 + 0.45 * w_intent[li[regs]]]
-    li = np.concatenate([li, li[clicks], li[attends]])
-    action = np.concatenate([action, np.full(clicks.size, _A["click"]),
-                             np.full(attends.size, _A["webinar_att"])])
-    at = np.concatenate([at, at[clicks] + rng.integers(30, 2 * _HOUR, clicks.size),
-                         at[attends] + rng.integers(_DAY, 14 * _DAY, attends.size)])
-
-    # ---------------- the hidden outcome -------------------------------------
-    before = at < outcome[li]
-    age = (outcome[li] - at) / _DAY
-    decay = np.where(before, 0.5 ** (age / 30.0), 0.0)
-    per_action = np.bincount(li * len(_ACTIONS) + action, weights=decay,
-                             minlength=n * len(_ACTIONS)).reshape(n, len(_ACTIONS))
-    behaviour = (np.log1p(per_action) / math.log(2)) @ _ACTION_EFFECT
-    last = created.copy()
-    np.maximum.at(last, li[before], at[before])
-    silent_days = (outcome - last) / _DAY
-    behaviour -= np.clip((silent_days - 14.0) / 30.0 * 0.35, 0.0, 1.5)
-    senior_demo = np.isin(sen, _SENIOR) & (per_action[:, _A["demo"]] > 0.05)
-    free_pricing = (kind == 1) & (per_action[:, _A["pricing"]] > 0.05)
-    z = fit + behaviour + 0.6 * senior_demo - 0.4 * free_pricing + rng.normal(0.0, 1.0, n)
-    z += _calibrate(z[decided], 0.115)
-    won = decided & (rng.random(n) < _sigmoid(z))
-
-    # ---------------- after the outcome, and strangers -----------------------
-    after_n = np.where(decided, rng.poisson(np.where(won, 2.0, 0.6)), 0)
-    a_li = np.repeat(np.arange(n), after_n)
+    # After the outcome (as in real CRMs), and events of unknown leads.
+    a_li = np.repeat(np.arange(n), np.where(decided, rng.poisson(np.where(won, 2.0, 0.6)), 0))
     a_won = won[a_li]
     a_action = np.where(
         a_won,
         np.searchsorted(_MIX_WON_AFTER, rng.random(a_li.size), side="right"),
         np.searchsorted(_MIX_LOST_AFTER, rng.random(a_li.size), side="right"),
-    )
+    ).astype(np.int8)
     a_at = outcome[a_li] + (rng.exponential(20.0, a_li.size) * _DAY).astype(np.int64) + 60
-    k = max(1, m // 1000)
-    s_at = t0 + rng.integers(0, span, k)
-    s_action = np.searchsorted(_MIX_NURTURE, rng.random(k), side="right")
+    k = max(1, li.size // 1000)
+    unknown = np.arange(*unknown_numbers)
+    ids = _ids("L", np.concatenate([first_number + np.arange(n), unknown]), id_width)
+    lead_index = np.concatenate([li, a_li, n + rng.integers(0, unknown.size, k)])
+    action = np.concatenate([action, a_action,
+                             np.searchsorted(_MIX_NURTURE, rng.random(k), side="right").astype(np.int8)])
+    at = np.concatenate([at, a_at, t0 + rng.integers(0, span, k)])
+    onboarding = np.concatenate([np.zeros(li.size, bool), a_won, np.zeros(k, bool)])
+    del li, a_li
+    keep = np.flatnonzero(at < t1)
+    events = _b2b_event_table(rng, lead_index[keep], ids, action[keep], at[keep], onboarding[keep],
+                              _month_starts(t0, t1))
 
-    lead_no = np.concatenate([first_number + li, first_number + a_li,
-                              rng.integers(unknown_numbers[0], unknown_numbers[1], k)])
-    action = np.concatenate([action, a_action, s_action])
-    at = np.concatenate([at, a_at, s_at])
-    after = np.concatenate([np.zeros(li.size, bool), a_won, np.zeros(k, bool)])
-    keep = at < t1
-    lead_no, action, at, after = lead_no[keep], action[keep], at[keep], after[keep]
-    me = at.size
-
-    # ---------------- event columns -----------------------------------------
-    etype = _ACTION_TYPE[action]
-    url = _ACTION_URL_OFFSET[action] + (rng.random(me) * _ACTION_URL_COUNT[action]).astype(np.int64)
-    url = np.where(_ACTION_URL_OFFSET[action] > 0, url, 0)
-    month = np.clip(_month_index(at, t0), 0, months - 1)
-    r = rng.random(me)
-    page_channel = np.searchsorted([0.6, 0.8, 0.9], r, side="right")  # web, paid, social, email
-    channel = np.select(
-        [etype == 0, np.isin(etype, (4, 5, 9)), np.isin(etype, (1, 2, 3))],
-        [page_channel, 3, np.where(r < 0.5, 3, 0)], 0)
-    pick = rng.integers(0, 3, me)
-    page_campaign = np.select(
-        [page_channel == 1, page_channel == 2, page_channel == 3],
-        [_C["ppc-brand"] + pick, _C["social-linkedin"] + pick % 2, newsletter0 + month], -1)
-    mail_campaign = np.where(after, _C["onboarding"],
-                             np.where(r < 0.6, newsletter0 + month, _C["nurture-fit"] + pick % 2))
-    campaign = np.select(
-        [etype == 0, np.isin(etype, (4, 5, 9)), etype == 1, np.isin(etype, (2, 3)),
-         etype == 6, etype == 7, etype == 8],
-        [page_campaign, mail_campaign, _C["whitepaper-state-of-marketing"] + pick,
-         webinar0 + month, _C["demo-request-form"], _C["free-trial"], _C["chat-widget"]], -1)
-    campaign_vocab = (None, *campaigns)
-
-    events = pa.table({
-        "lead_id": _ids("L", lead_no, id_width),
-        "event_type": _take(_EVENT_TYPES, etype),
-        "occurred_at": _timestamps(at),
-        "url": _take(_URLS, url),
-        "campaign": _take(campaign_vocab, campaign + 1),
-        "channel": _take(_CHANNELS, channel),
-    })
-
-    # ---------------- lead columns (with the dirt of a real form) ------------
+    # Lead columns, with the dirt of a real form.
+    sen, dept = people["sen"], people["dept"]
     title = _TITLE_OFFSETS[sen, dept] + (rng.random(n) * _TITLE_COUNTS[sen, dept]).astype(np.int64)
-    title = np.where(rng.random(n) < 0.04, len(_TITLES), title)
+    title[rng.random(n) < 0.04] = len(_TITLES)
     r = rng.random(n)
     shown_sen = np.where(r < 0.05, len(_SENIORITY), np.where(r < 0.10, len(_SENIORITY) + 1, sen))
+    industry = np.where(rng.random(n) < 0.03, len(_INDUSTRIES), people["industry"])
     leads = pa.table({
-        "lead_id": _ids("L", first_number + np.arange(n), id_width),
+        "lead_id": ids.slice(0, n),
         "converted": pa.array(np.where(won, "1", "0"), pa.string(), mask=~decided),
         "created_at": _timestamps(created),
         "outcome_at": _timestamps(outcome, mask=~decided),
         "job_title": _take((*_TITLES, ""), title),
         "seniority": _take((*(s[0] for s in _SENIORITY), "Select", ""), shown_sen),
-        "industry": _take((*(i[0] for i in _INDUSTRIES), ""), np.where(rng.random(n) < 0.03,
-                                                                       len(_INDUSTRIES), industry)),
-        "employees": pa.array(employees, pa.int64(), mask=rng.random(n) < 0.07),
-        "country": _take(tuple(c[0] for c in _COUNTRIES), country),
-        "annual_revenue": pa.array(revenue, pa.int64(), mask=rng.random(n) < 0.05),
-        "lead_source": _take(tuple(s[0] for s in _SOURCES), source),
-        "email_domain": _take(_DOMAINS, domain),
-        "budget": _take(_BUDGETS, budget),
+        "industry": _take((*(i[0] for i in _INDUSTRIES), ""), industry),
+        "employees": pa.array(people["employees"], pa.int64(), mask=rng.random(n) < 0.07),
+        "country": _take(tuple(c[0] for c in _COUNTRIES), people["country"]),
+        "annual_revenue": pa.array(people["revenue"], pa.int64(), mask=rng.random(n) < 0.05),
+        "lead_source": _take(tuple(s[0] for s in _SOURCES), people["source"]),
+        "email_domain": _take(_DOMAINS, people["domain"]),
+        "budget": _take(_BUDGETS, people["budget"]),
     })
     return leads, events
 
@@ -599,8 +646,7 @@ def _b2c_tables(rng: np.random.Generator, n: int, t0: int, t1: int) -> tuple[pa.
     z += 0.5 * ((per_type[:, 2] > 0.1) & (device == 1))  # desktop carts get finished
     z += _calibrate(z, 0.17)
     buys = rng.random(n) < _sigmoid(z)
-    outcome = np.where(buys, act_end + (rng.exponential(1.5, n) * _DAY).astype(np.int64) + 600,
-                       created + 30 * _DAY)
+    outcome = act_end + (rng.exponential(1.5, n) * _DAY).astype(np.int64) + 600
     decided = outcome < t1
 
     after_n = np.where(buys & decided, rng.poisson(2.0, n), 0)
@@ -699,9 +745,10 @@ def generate_b2c(n_leads: int = 8_000, seed: int = 11) -> tuple[pd.DataFrame, pd
     """Online-shop shoppers and their events, as text columns.
 
     Why: a second, different buyer (one model per product) shows that the
-    same criteria types serve e-commerce: a shopper converts by purchasing
-    (``converted`` = ``yes``/``no``), is lost after 30 days without a
-    purchase, and shows intent through carts, coupons and wish lists.
+    same criteria types serve e-commerce. A shopper's journey (first visit to
+    last visit) ends a day or so later with a purchase (``converted`` =
+    ``yes``) or without one (``no``); intent shows in recent carts, coupons
+    and wish lists, fit in loyalty, past orders, device and channel.
     """
     t0, t1 = _horizon("2024-01-01", 15)
     leads, events = _b2c_tables(np.random.default_rng([seed, 0]), n_leads, t0, t1)
@@ -744,6 +791,8 @@ def write_large_b2b(
     typed (timestamps, integers) for speed; events are grouped by lead within
     a chunk rather than sorted by time.
     """
+    if n_leads < 1 or chunk_leads < 1 or events_per_lead < 0:
+        raise ValueError("n_leads and chunk_leads must be positive, events_per_lead not negative")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     t0, t1 = _horizon("2024-01-01", 20)

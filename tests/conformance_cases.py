@@ -52,9 +52,7 @@ def rows(header: str, *values: tuple) -> list[dict[str, str | None]]:
 def expect(header: str, *values: tuple) -> dict[str, dict[str, Any]]:
     """Expected output as a small table: first column the lead id; None = not checked."""
     names = header.split(",")[1:]
-    return {
-        v[0]: {n: x for n, x in zip(names, v[1:], strict=True) if x is not None} for v in values
-    }
+    return {v[0]: {n: x for n, x in zip(names, v[1:], strict=True) if x is not None} for v in values}
 
 
 def attr(cid: str, fld: str, op: str, value: Any = None, points: float = 1, **kw: Any) -> dict:

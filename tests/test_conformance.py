@@ -63,9 +63,7 @@ def effective_mapping(mapping: dict | None, leads: list[dict[str, str | None]]) 
     return {"leads": lead_map, "events": events}
 
 
-def write_csv(
-    path: Path, rows: list[dict[str, str | None]], columns: list[str], quoting: int
-) -> None:
+def write_csv(path: Path, rows: list[dict[str, str | None]], columns: list[str], quoting: int) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, quoting=quoting)
         writer.writerow(columns)
@@ -136,9 +134,7 @@ def same(a: Any, b: Any, tol: float = 1e-9) -> bool:
 
 def assert_cli_matches(got: list[dict[str, str]], want: list[dict[str, Any]]) -> None:
     """Every cell of the CLI output against the reference: numbers within 1e-6, text exactly."""
-    assert [r["lead_id"] for r in got] == [r["lead_id"] for r in want], (
-        "lead ids / row order differ"
-    )
+    assert [r["lead_id"] for r in got] == [r["lead_id"] for r in want], "lead ids / row order differ"
     problems = []
     for g, w in zip(got, want, strict=True):
         for col, value in w.items():
@@ -150,9 +146,7 @@ def assert_cli_matches(got: list[dict[str, str]], want: list[dict[str, Any]]) ->
             else:
                 ok = cell == value
             if not ok:
-                problems.append(
-                    f"lead {w['lead_id']!r} {col}: engine {cell!r}, reference {value!r}"
-                )
+                problems.append(f"lead {w['lead_id']!r} {col}: engine {cell!r}, reference {value!r}")
     assert not problems, "\n".join(problems[:30])
 
 
@@ -172,10 +166,7 @@ def test_cases_cover_every_op_and_type() -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_reference_gives_literal_expectations(case: Case) -> None:
     mapping = effective_mapping(case.mapping, case.leads)
-    result = {
-        r["lead_id"]: r
-        for r in reference_score(case.model, case.leads, case.events, mapping, case.as_of)
-    }
+    result = {r["lead_id"]: r for r in reference_score(case.model, case.leads, case.events, mapping, case.as_of)}
     problems = [
         f"lead {lead} {col}: reference {result[lead][col]!r}, expected {value!r}"
         for lead, cols in case.expected.items()

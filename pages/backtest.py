@@ -1,0 +1,189 @@
+"""Back-test and threshold: the evidence for the hand-off decision, and the tools to calibrate it."""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from pages import common
+from scoring import session
+from scoring.backtest import (
+    Curve,
+    consequences,
+    disagreements,
+    months_span,
+    psi,
+    report,
+    threshold_for_capacity,
+    threshold_for_precision,
+)
+from scoring.charts import (
+    calibration_chart,
+    compare_distribution_chart,
+    distribution_chart,
+    matrix_chart,
+    sweep_chart,
+)
+from scoring.errors import LeadScoreError
+from scoring.model import load_model
+from scoring.workshop import clean_number
+
+state = st.session_state
+st.title("Back-test & threshold")
+m = common.model()
+rev = session.revision(state)
+
+with st.expander("Snapshot and out-of-time check", expanded=bool(state.get(session.AS_OF))):
+    s1, s2 = st.columns(2)
+    use_snapshot = s1.toggle("Score everyone as of one date (snapshot)", key="use_snapshot",
+                             help="Off: each lead is scored as of its decision (no peeking at later events).")
+    as_of = common.to_datetime(s1.date_input("Snapshot date", key="snapshot_date")) if use_snapshot else None
+    use_split = s2.toggle("Compare older and newer leads (out-of-time)", key="use_split")
+    split = common.to_datetime(s2.date_input("Split date (by created_at)", key="split_date")) if use_split else None
+state[session.AS_OF] = as_of
+
+frame = common.scored(m, as_of)
+if frame is None:
+    st.stop()
+months = months_span(frame.loc[frame["__outcome"].notna(), "__created"])
+
+
+def set_threshold(value: float) -> None:
+    session.set_top(state, "threshold", clean_number(value))
+    state[f"m{rev}_threshold"] = float(value)
+
+
+def on_slider() -> None:
+    session.set_top(state, "threshold", clean_number(state[f"m{rev}_threshold"]))
+
+
+lo = math.floor(min(frame["score"].min(), m.threshold))
+hi = math.ceil(max(frame["score"].max(), m.threshold))
+hi = hi if hi > lo else lo + 1
+st.slider("Hand-off threshold (score at or above goes to sales)", min_value=float(lo), max_value=float(hi),
+          value=float(m.threshold), step=1.0 if hi - lo > 20 else 0.1, key=f"m{rev}_threshold",
+          on_change=on_slider)
+common.section_error("threshold")
+
+r = common.backtest(frame, m, as_of)
+at, cons = r["at_threshold"], r["consequences"]
+cards = st.columns(6)
+cards[0].metric("AUC", common.num(r["auc"], 3), help="Chance a converted lead outscores a lost one")
+cards[1].metric("KS", common.num(r["ks"], 3), help="Largest gap between converted and lost catch rates")
+cards[2].metric("Qualified / month", common.num(cons["qualified_per_month"]))
+cards[3].metric("Precision", common.pct(at["precision"]), help="Conversion rate of qualified leads")
+cards[4].metric("Recall", common.pct(at["recall"]), help="Share of all conversions the threshold catches")
+cards[5].metric("Lift", common.num(at["lift"], 2), help="Precision / base conversion rate")
+st.caption(f"{common.num(r['leads'])} decided leads over {months:.1f} months, base rate {common.pct(r['base_rate'])}; "
+           f"{common.num(cons['conversions_missed'])} conversions score below the threshold.")
+for w in r["warnings"]:
+    st.warning(w, icon=":material/warning:")
+
+# ---- find the threshold from capacity or a target -----------------------------------------------
+pop = frame.loc[frame["__outcome"].notna()]
+curve = Curve.of(pop["score"].to_numpy(float), pop["__outcome"].to_numpy(float).astype(int))
+b1, b2 = st.columns(2)
+with b1.container(border=True):
+    st.markdown("**Sales capacity**")
+    cap = st.number_input("Sales can take N leads a month", min_value=1.0, value=300.0, step=10.0, format="%g",
+                          key="capacity")
+    t_cap = threshold_for_capacity(curve, cap, months)
+    c = consequences(curve, t_cap, months)
+    if c is None:
+        st.info("Even the highest score hands over more leads than that.")
+    else:
+        st.caption(f"Threshold **{c['threshold']:g}** → {c['qualified_per_month']:,.0f} leads/month, "
+                   f"{common.pct(c['precision'])} convert, {common.pct(c['recall'])} of conversions caught.")
+        st.button("Set this threshold", key="capacity_apply", on_click=set_threshold, args=(c["threshold"],))
+with b2.container(border=True):
+    st.markdown("**Target conversion rate**")
+    target = st.number_input("Qualified leads should convert at (%)", min_value=1.0, max_value=100.0, value=30.0,
+                             step=1.0, format="%g", key="target_precision")
+    t_prec = threshold_for_precision(curve, target / 100)
+    c = consequences(curve, t_prec, months)
+    if c is None:
+        st.info("No threshold reaches that conversion rate on this history.")
+    else:
+        st.caption(f"Threshold **{c['threshold']:g}** → {c['qualified_per_month']:,.0f} leads/month, "
+                   f"{common.pct(c['precision'])} convert, {common.pct(c['recall'])} of conversions caught.")
+        st.button("Set this threshold", key="precision_apply", on_click=set_threshold, args=(c["threshold"],))
+
+tabs = st.tabs(["Distribution", "Threshold sweep", "Calibration", "Tiers & grades", "Out of time", "Compare"])
+with tabs[0]:
+    st.altair_chart(distribution_chart(pop, m.threshold, "Scores of converted vs lost leads (dashed: threshold)"),
+                    width="stretch")
+with tabs[1]:
+    st.altair_chart(sweep_chart(r["sweep"], months, m.threshold), width="stretch")
+with tabs[2]:
+    st.altair_chart(calibration_chart(r["calibration"]), width="stretch")
+    st.caption("Bars: share of the band's leads that converted; black lines: 95% interval (Wilson).")
+with tabs[3]:
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown("**Tiers**")
+        if m.tiers:
+            tiers = m.tiers
+            new_mins = []
+            for i, lv in enumerate(tiers[:-1]):
+                new_mins.append(st.number_input(f"'{lv.label}' from score", value=float(lv.min), step=1.0,
+                                                format="%g", key=f"m{rev}_tier_{i}"))
+            if [clean_number(x) for x in new_mins] != [lv.min for lv in tiers[:-1]]:
+                doc = [{"label": lv.label, **({"min": clean_number(new_mins[i])} if i < len(new_mins) else {})}
+                       for i, lv in enumerate(tiers)]
+                if session.set_top(state, "tiers", doc) is None:
+                    st.rerun()
+            common.section_error("tiers")
+            st.dataframe(pd.DataFrame(r["tiers"]), hide_index=True, width="stretch",
+                         column_config={"rate": st.column_config.NumberColumn("converted", format="percent"),
+                                        "leads": st.column_config.NumberColumn(format="localized")})
+        else:
+            st.info("This model has no tiers.")
+    with right:
+        if m.grades:
+            st.altair_chart(matrix_chart(r["matrix"], [g.label for g in m.grades.fit],
+                                         [g.label for g in m.grades.engagement]), width="stretch")
+        else:
+            st.info("This model has no grades (fit A-D x engagement 1-4).")
+with tabs[4]:
+    if split is None:
+        st.info("Turn on the out-of-time check above and pick a split date.")
+    else:
+        created = pop["__created"]
+        before, after = pop[(created < split).fillna(False)], pop[(created >= split).fillna(False)]
+        rb, ra = report(before, m, extras=False), report(after, m, extras=False)
+        cols = st.columns(4)
+        cols[0].metric("AUC before", common.num(rb["auc"], 3), help=f"{len(before):,} leads")
+        cols[1].metric("AUC after", common.num(ra["auc"], 3), help=f"{len(after):,} leads")
+        cols[2].metric("Precision after", common.pct(ra["at_threshold"]["precision"]))
+        p = psi(before["score"].to_numpy(float), after["score"].to_numpy(float))
+        cols[3].metric("Score drift (PSI)", common.num(p, 3), help="< 0.1 stable, 0.1-0.25 moving, > 0.25 shifted")
+        st.altair_chart(compare_distribution_chart(before, after, "before split", "after split"),
+                        width="stretch")
+with tabs[5]:
+    templates = session.templates()
+    other_key = st.selectbox("Compare with", ["(saved version of this model)", *templates],
+                             format_func=lambda x: templates[x].name if x in templates else x, key="compare_with")
+    other = state[session.SAVED] if other_key not in templates else load_model(templates[other_key].path)
+    try:
+        other_frame = common.engine(as_of).score(other)
+    except LeadScoreError as exc:
+        st.error(f"'{other.name}' cannot be scored on this data: {exc}")
+        st.stop()
+    ro = common.backtest(other_frame, other, as_of, extras=False)
+    table = pd.DataFrame({
+        "figure": ["AUC", "KS", "qualified", "precision", "recall"],
+        f"this model ({m.name})": [common.num(r["auc"], 3), common.num(r["ks"], 3), common.num(at["qualified"]),
+                                   common.pct(at["precision"]), common.pct(at["recall"])],
+        f"other ({other.name})": [common.num(ro["auc"], 3), common.num(ro["ks"], 3),
+                                  common.num(ro["at_threshold"]["qualified"]),
+                                  common.pct(ro["at_threshold"]["precision"]),
+                                  common.pct(ro["at_threshold"]["recall"])],
+    })
+    st.dataframe(table, hide_index=True, width="stretch")
+    other_pop = other_frame.loc[other_frame["__outcome"].notna()]
+    st.altair_chart(compare_distribution_chart(pop, other_pop, "this model", "other"), width="stretch")
+    d = disagreements(frame, other_frame)
+    st.markdown(f"**Leads they disagree on**: {d['only_a']['leads']:,} qualified only by this model "
+                f"({d['only_a']['converted']:,} converted), {d['only_b']['leads']:,} only by the other "
+                f"({d['only_b']['converted']:,} converted).")
+    st.dataframe(pd.DataFrame(d["leads"]), hide_index=True, width="stretch", height=260)

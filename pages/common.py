@@ -1,0 +1,158 @@
+"""UI helpers shared by the pages (not a page: app.py does not list it in the navigation)."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from scoring import session
+from scoring.backtest import report
+from scoring.dataset import Dataset, load_dataset
+from scoring.engine import Engine
+from scoring.errors import LeadScoreError
+from scoring.model import Model
+from scoring.session import DataSource
+from scoring.workshop import headline
+
+AUTH = "ls_authenticated"
+FAILS = "ls_login_failures"
+
+
+def init() -> None:
+    session.init(st.session_state)
+
+
+# ---- access ------------------------------------------------------------------------------
+def _password() -> str | None:
+    try:
+        return st.secrets.get("password")  # type: ignore[no-any-return]
+    except (FileNotFoundError, KeyError, AttributeError):
+        return None
+    except Exception:
+        return None
+
+
+def access_gate() -> bool:
+    """A password gate when `password` is set in Streamlit secrets; open (local use) otherwise."""
+    secret = _password()
+    if not secret or st.session_state.get(AUTH):
+        return True
+    st.title("Lead Scoring Studio")
+    with st.form("login"):
+        given = st.text_input("Team password", type="password", key="login_password")
+        ok = st.form_submit_button("Sign in")
+    if ok:
+        if hmac.compare_digest(given.encode("utf-8"), str(secret).encode("utf-8")):
+            st.session_state[AUTH] = True
+            st.session_state[FAILS] = 0
+            st.rerun()
+        fails = st.session_state.get(FAILS, 0) + 1
+        st.session_state[FAILS] = fails
+        time.sleep(min(2 ** fails, 8))  # each failure costs more: guessing is slow
+        st.error("That password is not right.")
+    return False
+
+
+def logout_button() -> None:
+    if _password() and st.sidebar.button("Log out", key="logout"):
+        st.session_state[AUTH] = False
+        st.rerun()
+
+
+# ---- data and scores --------------------------------------------------------------------
+@st.cache_resource(max_entries=6, show_spinner="Loading data...")
+def _dataset(src: DataSource) -> Dataset:
+    return load_dataset(src.leads, src.events, src.mapping)
+
+
+@st.cache_resource(max_entries=12, show_spinner=False)
+def _engine(src: DataSource, as_of: datetime | None) -> Engine:
+    return Engine(_dataset(src), as_of)
+
+
+def dataset() -> Dataset:
+    """The loaded data set; on a load error the page stops with the message and a way out."""
+    src = session.source(st.session_state)
+    try:
+        return _dataset(src)
+    except LeadScoreError as exc:
+        st.error(f"The data set '{src.label}' cannot be loaded: {exc}")
+        st.page_link("pages/data.py", label="Choose other data", icon=":material/table:")
+        st.stop()
+        raise
+
+
+def engine(as_of: datetime | None = None) -> Engine:
+    dataset()
+    return _engine(session.source(st.session_state), as_of)
+
+
+def model() -> Model:
+    return session.model(st.session_state)
+
+
+def scored(m: Model | None = None, as_of: datetime | None = None) -> pd.DataFrame | None:
+    """The model's scores, or None with the message shown (e.g. a field the data lacks)."""
+    m = m or model()
+    try:
+        return engine(as_of).score(m)
+    except LeadScoreError as exc:
+        st.error(f"The model cannot be scored on this data: {exc}")
+        st.page_link("pages/criteria.py", label="Fix the criteria", icon=":material/tune:")
+        return None
+
+
+def backtest(frame: pd.DataFrame, m: Model, as_of: datetime | None = None, **kw: Any) -> dict:
+    return report(frame, m, as_of=as_of, warnings=dataset().warnings, **kw)
+
+
+# ---- formatting ---------------------------------------------------------------------------
+def pct(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None or pd.isna(x) else f"{x:.{digits}%}"
+
+
+def num(x: float | None, digits: int = 0) -> str:
+    return "n/a" if x is None or pd.isna(x) else f"{x:,.{digits}f}"
+
+
+def to_datetime(d: date | None) -> datetime | None:
+    return None if d is None else datetime(d.year, d.month, d.day)
+
+
+# ---- sidebar --------------------------------------------------------------------------------
+def sidebar() -> None:
+    """Data set, model (name, version, unsaved marker) and the three headline figures."""
+    state = st.session_state
+    m = model()
+    src = session.source(state)
+    with st.sidebar:
+        st.caption("Data set")
+        st.markdown(f"**{src.label}**")
+        ref = state.get(session.LIBRARY_REF)
+        version = f" · v{ref.version}" if ref else ""
+        dirty = session.is_dirty(state)
+        st.caption("Model")
+        st.markdown(f"**{m.name}**{version}" + ("  \n:orange[● unsaved changes]" if dirty else "  \n:green[saved]"))
+        frame = None
+        try:
+            frame = _engine(src, None).score(m)
+        except LeadScoreError:
+            st.warning("The model does not fit this data yet: see Criteria.")
+        if frame is not None:
+            h = headline(report(frame, m, extras=True))
+            st.metric("AUC", "n/a" if h["auc"] is None else f"{h['auc']:.3f}")
+            st.metric("Qualified / month", num(h["per_month"]))
+            st.metric("Conversion of qualified", pct(h["precision"]))
+    logout_button()
+
+
+def section_error(where: str) -> None:
+    """Show the last refused edit for `where` beside its widget."""
+    msg = session.errors(st.session_state).get(where)
+    if msg:
+        st.error(msg, icon=":material/error:")

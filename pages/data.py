@@ -1,0 +1,178 @@
+"""Data: choose a sample or upload leads and events, map their columns, and see what was loaded."""
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from pages import common
+from scoring import session
+from scoring.charts import missing_chart
+from scoring.dataset import guess_events_mapping, guess_leads_mapping, load_dataset, parse_mapping, peek
+from scoring.errors import LeadScoreError
+from scoring.session import DataSource
+from scoring.workshop import profile
+
+UPLOAD_DIR = Path(tempfile.gettempdir()) / "leadscore-uploads"
+NUMBER_ROWS = "(none: number the rows 1, 2, ...)"
+NONE = "(none)"
+
+st.title("Data")
+state = st.session_state
+current = session.source(state)
+
+
+def store(upload) -> Path:
+    """Keep an upload on disk under its content hash, so reruns and caches see one file."""
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:20]
+    UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
+    path = UPLOAD_DIR / f"{digest}{Path(upload.name).suffix.lower() or '.csv'}"
+    if not path.exists():
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: a killed upload never leaves half a file under the real name
+    return path
+
+
+def named(exc: Exception, names: dict[Path, str]) -> str:
+    """The message with the stored file's path replaced by the name the user uploaded."""
+    text = str(exc)
+    for path, name in names.items():
+        text = text.replace(str(path), name)
+    return text
+
+
+def switch_to(src: DataSource) -> None:
+    state[session.SOURCE] = src
+    st.toast(f"Now using {src.label}")
+
+
+choices = {**{k: s.label for k, s in session.samples().items()}, "upload": "Upload my own files"}
+start = next((k for k, s in session.samples().items() if s == current), "upload")
+pick = st.radio("Data set", list(choices), format_func=choices.get, index=list(choices).index(start),
+                horizontal=True, key="data_choice")
+if session.is_dirty(state):
+    st.info("Your model has unsaved changes. Changing the data keeps the model as it is; "
+            "criteria that need columns the new data lacks will show a message on Criteria.")
+
+if pick != "upload":
+    src = session.samples()[pick]
+    if src != current and st.button(f"Use {src.label}", type="primary", key="use_sample"):
+        switch_to(src)
+        st.rerun()
+else:
+    c1, c2 = st.columns(2)
+    leads_up = c1.file_uploader("Leads file (one row per lead)", type=["csv", "txt", "xlsx", "xls", "parquet"],
+                                key="leads_upload")
+    events_up = c2.file_uploader("Events file (optional, many rows per lead)",
+                                 type=["csv", "txt", "xlsx", "xls", "parquet"], key="events_upload")
+    if leads_up is not None:
+        leads_path = store(leads_up)
+        try:
+            lp = peek(leads_path)
+        except LeadScoreError as exc:
+            c1.error(named(exc, {leads_path: leads_up.name}))
+            st.stop()
+        ep, events_path = None, None
+        if events_up is not None:
+            events_path = store(events_up)
+            try:
+                ep = peek(events_path)
+            except LeadScoreError as exc:
+                c2.error(named(exc, {events_path: events_up.name}))
+                st.stop()
+        guess = guess_leads_mapping(lp)
+        st.subheader("Map the columns")
+        st.caption(f"{leads_up.name}: {lp.rows:,} rows, {len(lp.columns)} columns. Defaults are guesses: check them.")
+        m1, m2, m3 = st.columns(3)
+        ids = [NUMBER_ROWS, *lp.columns]
+        id_col = m1.selectbox("Lead id", ids, index=ids.index(guess["id"]) if guess["id"] else 0, key="map_id")
+        outs = [NONE, *lp.columns]
+        out_col = m2.selectbox("Outcome (won/lost)", outs,
+                               index=outs.index(guess["outcome"]) if guess["outcome"] else 0, key="map_outcome")
+        values = lp.values.get(out_col, []) if out_col != NONE else []
+        default_pos = [v for v in values if v.strip().lower() in guess["positive"]]
+        positive = m3.multiselect("Values that mean converted", values, default=default_pos, key="map_positive",
+                                  help="Compared ignoring case and white space; any other value means lost, "
+                                  "an empty cell means still open.")
+        dates = [NONE, *lp.columns]
+        d1, d2, d3 = st.columns(3)
+        created = d1.selectbox("Created at", dates, index=dates.index(guess["created_at"] or NONE), key="map_created")
+        decided = d2.selectbox("Outcome at (won/lost date)", dates,
+                               index=dates.index(guess["outcome_at"] or NONE), key="map_outcome_at")
+        all_values = sorted({v for c in lp.columns for v in lp.values[c]})
+        na = d3.multiselect("Placeholders that mean missing", sorted(set(all_values) | set(guess["na_values"])),
+                            default=guess["na_values"], key="map_na",
+                            help="e.g. a form's 'Select' or 'unknown'. Empty cells are always missing.")
+        events_map = None
+        if ep is not None:
+            eg = guess_events_mapping(ep)
+            e1, e2, e3 = st.columns(3)
+            events_map = {
+                "lead_id": e1.selectbox("Event: lead id", ep.columns, index=ep.columns.index(eg["lead_id"]),
+                                        key="map_ev_lead"),
+                "type": e2.selectbox("Event: type", ep.columns, index=ep.columns.index(eg["type"]), key="map_ev_type"),
+                "at": e3.selectbox("Event: time", ep.columns, index=ep.columns.index(eg["at"]), key="map_ev_at"),
+            }
+        mapping = {"leads": {
+            "id": None if id_col == NUMBER_ROWS else id_col,
+            "outcome": None if out_col == NONE else out_col,
+            "positive": positive or ["1", "true", "yes", "won", "converted"],
+            "created_at": None if created == NONE else created,
+            "outcome_at": None if decided == NONE else decided,
+            "na_values": na,
+        }}
+        if events_map:
+            mapping["events"] = events_map
+        if out_col == NONE:
+            st.warning("Without an outcome column every lead is open: scores work, the back-test has nothing "
+                       "to test against.")
+        if st.button("Load with this mapping", type="primary", key="load_upload"):
+            try:
+                parse_mapping(mapping)
+                label = leads_up.name + (f" + {events_up.name}" if events_up else "")
+                src = DataSource(label, str(leads_path), str(events_path) if events_path else None,
+                                 json.dumps(mapping, sort_keys=True))
+                load_dataset(src.leads, src.events, src.mapping)  # fail here, beside the button
+                switch_to(src)
+                st.rerun()
+            except LeadScoreError as exc:
+                names = {leads_path: leads_up.name}
+                if events_path is not None:
+                    names[events_path] = events_up.name
+                st.error(named(exc, names))
+        st.download_button("Download this mapping (JSON)", json.dumps(mapping, indent=2), "mapping.json",
+                           "application/json", key="mapping_download")
+
+st.divider()
+ds = common.dataset()
+src = session.source(state)
+st.subheader(f"Loaded: {src.label}")
+p = profile(ds)
+cols = st.columns(5)
+cols[0].metric("Leads", common.num(p["leads"]))
+cols[1].metric("Converted", common.num(p.get("converted")))
+cols[2].metric("Lost", common.num(p.get("lost")))
+cols[3].metric("Open", common.num(p.get("open")))
+cols[4].metric("Events", common.num(p.get("events", 0)))
+for w in p["warnings"]:
+    st.warning(w, icon=":material/warning:")
+for col_name, (lo, hi) in p["date_range"].items():
+    if lo is not None:
+        st.caption(f"**{col_name}**: {lo:%Y-%m-%d} to {hi:%Y-%m-%d}")
+if p.get("event_range") and p["event_range"][0] is not None:
+    st.caption(f"**events**: {p['event_range'][0]:%Y-%m-%d} to {p['event_range'][1]:%Y-%m-%d}")
+left, right = st.columns(2)
+with left:
+    st.altair_chart(missing_chart(p["columns"]), width="stretch")
+with right:
+    if "events_by_type" in p:
+        st.markdown("**Events per type**")
+        st.dataframe(p["events_by_type"], hide_index=True, width="stretch",
+                     column_config={"events": st.column_config.NumberColumn(format="localized"),
+                                    "leads": st.column_config.NumberColumn(format="localized")})
+    else:
+        st.info("No events file: engagement criteria (events, inactivity) give 0 points.")
