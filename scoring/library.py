@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,17 +48,12 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # DuckDB's message when another process holds the file ("Conflicting lock is held in ... (PID n)").
 _LOCK_CONFLICT = "Could not set lock on file"
 _HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?:\. See also|$)")
-# Library files need no extensions, files or network; switching them off keeps the surface small.
-_CONFIG = {
-    "enable_external_access": False,
-    "autoload_known_extensions": False,
-    "autoinstall_known_extensions": False,
-    "threads": 1,
-}
+
+# The library file is attached as `lib` to a private in-memory DuckDB for one operation at a time.
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS library_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
-    "INSERT INTO library_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-    """CREATE TABLE IF NOT EXISTS model_versions (
+    "CREATE TABLE IF NOT EXISTS lib.library_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    "INSERT INTO lib.library_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+    """CREATE TABLE IF NOT EXISTS lib.model_versions (
         name VARCHAR NOT NULL,
         version INTEGER NOT NULL CHECK (version >= 1),
         title VARCHAR NOT NULL,
@@ -71,10 +66,27 @@ _SCHEMA = (
         PRIMARY KEY (name, version)
     )""",
 )
-_INFO_COLUMNS = "name, version, title, author, role, note, created_at, digest"
+_TABLES = "SELECT table_name FROM duckdb_tables() WHERE database_name = 'lib'"
+_SCHEMA_VERSION = "SELECT value FROM lib.library_meta WHERE key = 'schema_version'"
+_INFO = "SELECT name, version, title, author, role, note, created_at, digest"
+_LATEST = _INFO + " FROM lib.model_versions WHERE name = ? ORDER BY version DESC LIMIT 1"
+_HISTORY = _INFO + " FROM lib.model_versions WHERE name = ? ORDER BY version"
+_LOAD_LATEST = _INFO + ", model_json FROM lib.model_versions WHERE name = ? ORDER BY version DESC LIMIT 1"
+_LOAD_VERSION = _INFO + ", model_json FROM lib.model_versions WHERE name = ? AND version = ?"
+_MODELS = (
+    "SELECT v.name, v.version, v.title, v.author, v.role, v.note, v.created_at, v.digest, f.n, f.first_at "
+    "FROM lib.model_versions v JOIN (SELECT name, max(version) AS version, count(*) AS n, "
+    "min(created_at) AS first_at FROM lib.model_versions GROUP BY name) f USING (name, version) ORDER BY v.name"
+)
+_INSERT = (
+    "INSERT INTO lib.model_versions (name, version, title, model_json, digest, author, role, note, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
-# Threads of one process share DuckDB's database instance, which refuses connections with another
-# configuration (read-only vs read-write) while one is open: one lock per file serialises them.
+# Starting a DuckDB instance costs tens of milliseconds, attaching a file a few: each process keeps
+# one in-memory session per library file, which may touch that file's folder and nothing else.
+# Threads of one process share it under one lock per file, which also serialises their saves.
+_SESSIONS: dict[str, duckdb.DuckDBPyConnection] = {}
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
 
@@ -190,19 +202,28 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _process_lock(path: Path) -> threading.Lock:
-    key = str(path.resolve())
+def _process_lock(key: str) -> threading.Lock:
     with _PROCESS_LOCKS_GUARD:
         return _PROCESS_LOCKS.setdefault(key, threading.Lock())
 
 
+def _session(key: str) -> duckdb.DuckDBPyConnection:
+    """The process's in-memory DuckDB for one library file (call with that file's lock held)."""
+    con = _SESSIONS.get(key)
+    if con is None:
+        con = duckdb.connect(":memory:", config={
+            "threads": 1, "autoload_known_extensions": False, "autoinstall_known_extensions": False})
+        # The folder, not the file: DuckDB keeps companions beside it (.wal, .wal.checkpoint).
+        con.execute("SET allowed_directories = [?]", [str(Path(key).parent) + os.sep])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        _SESSIONS[key] = con
+    return con
+
+
 def _insert(con: duckdb.DuckDBPyConnection, row: tuple) -> None:
     """The one write of the library: a new version row, inside the caller's transaction."""
-    con.execute(
-        "INSERT INTO model_versions (name, version, title, model_json, digest, author, role, note, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        list(row),
-    )
+    con.execute(_INSERT, list(row))
 
 
 class Library:
@@ -214,18 +235,19 @@ class Library:
 
     @contextmanager
     def _connect(self, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for one operation, closed right after so other processes can have the file.
+        """The library file attached as `lib` for one operation, detached right after.
 
-        Waits, with jittered back-off, while another process holds the file, for at most
-        ``timeout`` seconds; DuckDB errors become LibraryError naming the file.
+        Detaching lets other processes have the file; DuckDB errors become LibraryError naming it.
         """
-        with _process_lock(self.path):
+        key = str(self.path.resolve())
+        with _process_lock(key):
             if write:
                 try:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise LibraryError(f"{self.path}: cannot create the library folder ({exc})") from None
-            con = self._open(write)
+            con = _session(key)
+            self._attach(con, key, write)
             try:
                 if write:
                     for statement in _SCHEMA:
@@ -235,14 +257,22 @@ class Library:
             except duckdb.Error as exc:
                 raise LibraryError(f"{self.path}: model library error: {_first_line(exc)}") from None
             finally:
-                con.close()  # an open transaction (a failed save) is rolled back here
+                try:
+                    con.execute("DETACH lib")
+                except duckdb.Error:
+                    # A session that cannot let go of the file is dropped: closing it releases the file.
+                    _SESSIONS.pop(key, None)
+                    con.close()
 
-    def _open(self, write: bool) -> duckdb.DuckDBPyConnection:
+    def _attach(self, con: duckdb.DuckDBPyConnection, key: str, write: bool) -> None:
+        """Attach the file, waiting with jittered back-off while another process holds it, at most ``timeout`` s."""
+        statement = "ATTACH ? AS lib" if write else "ATTACH ? AS lib (READ_ONLY)"
         deadline = time.monotonic() + self.timeout
-        delay = 0.005
+        delay = 0.002
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=not write, config=_CONFIG)
+                con.execute(statement, [key])
+                return
             except duckdb.Error as exc:
                 message = _first_line(exc)
                 if _LOCK_CONFLICT not in message:
@@ -255,48 +285,40 @@ class Library:
                         "Nothing was changed; try again when the other program has finished."
                     ) from None
             time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.02)
 
     def _check_schema(self, con: duckdb.DuckDBPyConnection) -> None:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        if "library_meta" not in tables:
-            return
-        row = con.execute("SELECT value FROM library_meta WHERE key = 'schema_version'").fetchone()
+        tables = {r[0] for r in con.execute(_TABLES).fetchall()}
+        row = con.execute(_SCHEMA_VERSION).fetchone() if "library_meta" in tables else None
         if row is not None and int(row[0]) > SCHEMA_VERSION:
             raise LibraryError(
                 f"{self.path}: library format {row[0]} is newer than this program reads ({SCHEMA_VERSION}); "
                 "upgrade Lead Scoring Studio"
             )
 
-    def _query(self, sql: str, params: list[object] | None = None) -> list[tuple]:
+    def _query(self, sql: str, params: list[object]) -> list[tuple]:
         """Rows of a read-only query; none while the library file or its table does not exist yet."""
         if not self.path.exists():
             return []
         with self._connect(write=False) as con:
-            found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'model_versions'").fetchone()
-            return con.execute(sql, params).fetchall() if found and found[0] else []
+            if "model_versions" not in {r[0] for r in con.execute(_TABLES).fetchall()}:
+                return []
+            return con.execute(sql, params).fetchall()
 
     @staticmethod
     def _latest(con: duckdb.DuckDBPyConnection, name: str) -> VersionInfo | None:
-        row = con.execute(
-            f"SELECT {_INFO_COLUMNS} FROM model_versions WHERE name = ? ORDER BY version DESC LIMIT 1", [name]
-        ).fetchone()
+        row = con.execute(_LATEST, [name]).fetchone()
         return None if row is None else _info(row)
 
     def models(self) -> list[ModelSummary]:
         """Every model with its newest version, by name, for the library's list."""
-        rows = self._query(
-            f"SELECT {', '.join('v.' + c for c in _INFO_COLUMNS.split(', '))}, f.n, f.first_at "
-            "FROM model_versions v JOIN (SELECT name, max(version) AS version, count(*) AS n, "
-            "min(created_at) AS first_at FROM model_versions GROUP BY name) f USING (name, version) "
-            "ORDER BY v.name"
-        )
+        rows = self._query(_MODELS, [])
         return [ModelSummary(r[0], r[8], r[9].replace(tzinfo=UTC), _info(r[:8])) for r in rows]
 
     def versions(self, name: str) -> list[VersionInfo]:
         """A model's history, oldest first; an unknown name is an error that lists the known ones."""
         check_name(name)
-        rows = self._query(f"SELECT {_INFO_COLUMNS} FROM model_versions WHERE name = ? ORDER BY version", [name])
+        rows = self._query(_HISTORY, [name])
         if not rows:
             raise self._unknown(name)
         return [_info(r) for r in rows]
@@ -311,11 +333,7 @@ class Library:
         check_name(name)
         if version is not None:
             _check_version(version)
-        rows = self._query(
-            f"SELECT {_INFO_COLUMNS}, model_json FROM model_versions WHERE name = ? "
-            + ("AND version = ?" if version is not None else "ORDER BY version DESC LIMIT 1"),
-            [name] if version is None else [name, version],
-        )
+        rows = self._query(_LOAD_LATEST, [name]) if version is None else self._query(_LOAD_VERSION, [name, version])
         row = rows[0] if rows else None
         if row is None:
             history = self.versions(name)  # raises when the model is unknown
@@ -353,14 +371,18 @@ class Library:
         parse_model_text(text, f"model '{name}'", "json")  # never store what could not be loaded back
         with self._connect(write=True) as con:
             con.execute("BEGIN TRANSACTION")
-            latest = self._latest(con, name)
-            if not save_as_new:
-                self._check_base(name, base_version, latest)
-            version = 1 if latest is None else latest.version + 1
-            created = datetime.now(UTC).replace(tzinfo=None)
-            row = (name, version, model.name, text, _digest(text), author, role, note, created)
-            _insert(con, row)
-            con.execute("COMMIT")
+            try:
+                latest = self._latest(con, name)
+                if not save_as_new:
+                    self._check_base(name, base_version, latest)
+                version = 1 if latest is None else latest.version + 1
+                created = datetime.now(UTC).replace(tzinfo=None)
+                _insert(con, (name, version, model.name, text, _digest(text), author, role, note, created))
+                con.execute("COMMIT")
+            except BaseException:
+                with suppress(duckdb.Error):  # after a failed COMMIT there is nothing left to roll back
+                    con.execute("ROLLBACK")
+                raise
         return VersionInfo(name, version, model.name, author, role, note, created.replace(tzinfo=UTC), _digest(text))
 
     @staticmethod
