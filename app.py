@@ -16,5 +16,5 @@ if common.access_gate():
             st.Page("pages/leads.py", title="Leads", icon=":material/person_search:"),
         ]
     )
-    common.sidebar()
     nav.run()
+    common.sidebar()

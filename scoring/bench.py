@@ -66,6 +66,7 @@ from scoring.sql import q, quote_literal
 FLAGSHIP = Path(scoring.__file__).resolve().parent.parent / "data" / "templates" / "b2b_fit_engagement.json"
 REPEATS = 5  # changes of points timed (and floor runs); the median is reported
 SEED = 1
+IN_PROCESS_BELOW = 50_000  # leads; smaller data sets are generated in this process (see `generate`)
 # What the app needs after a change of points: the score and the outcome for the curve, and the
 # labels for the tier table and the fit x engagement matrix.
 SCORE_COLUMNS = ("score", "__outcome", "tier", "fit_grade", "engagement_grade")
@@ -102,6 +103,13 @@ def _rss_mb() -> float:
     return round(psutil.Process().memory_info().rss / 2**20, 1)
 
 
+def _rounded(key: str, value: Any) -> Any:
+    """Seconds and megabytes to 4 decimals for reading; AUCs and differences stay exact."""
+    if isinstance(value, float) and not key.endswith(("auc", "_diff")):
+        return round(value, 4)
+    return value
+
+
 def _child_env() -> dict[str, str]:
     """Children import this very `scoring`, even when it is not installed (a source checkout)."""
     env = dict(os.environ)
@@ -130,11 +138,18 @@ def _run_child(argv: list[str], stdout_path: Path) -> tuple[float, float, int, s
 # data and models
 # ---------------------------------------------------------------------------------------------
 def generate(directory: Path, n_leads: int, events_per_lead: float, seed: int = SEED) -> tuple[Path, Path, dict]:
-    """Write leads.parquet/events.parquet in a child process; returns the paths and its figures.
+    """Write leads.parquet/events.parquet; returns the paths and the generator's figures.
 
-    Why a child: generating a million leads takes memory that has nothing to do with scoring;
-    in this process it would inflate ``peak_rss_mb``.
+    Why a child process for large sizes: generating a million leads takes memory that has
+    nothing to do with scoring, and in this process it would inflate ``peak_rss_mb``. Small
+    sizes are generated here, where a child's start-up (imports) would cost more than the work.
     """
+    if n_leads < IN_PROCESS_BELOW:
+        from scoring.sample import write_large_b2b
+
+        start = time.perf_counter()
+        leads, events = write_large_b2b(directory, n_leads, events_per_lead, seed)
+        return leads, events, {"generate_s": time.perf_counter() - start}
     code = (
         "import sys; from pathlib import Path; from scoring.sample import write_large_b2b; "
         "write_large_b2b(Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))"
@@ -226,14 +241,12 @@ def rescore_figures(engine: Engine, model: Model) -> dict[str, Any]:
 
 
 def _report_frame(engine: Engine, model: Model) -> pd.DataFrame:
-    """The columns `backtest.report` reads, as the engine returns them (without lead ids)."""
+    """The columns `backtest.report` reads, as the engine gives them (no lead ids: not needed)."""
     arr = engine.score_arrays(model, SCORE_COLUMNS)
     outcome = arr["__outcome"]
     return pd.DataFrame({
         "score": np.asarray(np.ma.getdata(arr["score"]), dtype=float),
-        "__outcome": pd.array(np.ma.getdata(outcome), dtype="Int64", copy=False)
-        if not np.ma.is_masked(outcome)
-        else pd.array(np.ma.getdata(outcome).astype(np.int64), dtype="Int64").where(~np.ma.getmaskarray(outcome)),
+        "__outcome": np.where(np.ma.getmaskarray(outcome), np.nan, np.ma.getdata(outcome).astype(float)),
         "tier": arr["tier"],
         "fit_grade": arr["fit_grade"],
         "engagement_grade": arr["engagement_grade"],
@@ -281,7 +294,7 @@ def floor_sql(engine: Engine, table: str, columns: list[str]) -> str:
     Numbers are summed, flags counted as 0/1, text measured by length (so the bytes are read),
     timestamps summed as epochs: a re-score cannot read the same columns any faster.
     """
-    types = dict(engine.con.execute(f"SELECT column_name, data_type FROM (DESCRIBE {q(table)})").fetchall())
+    types = dict(engine.con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {q(table)})").fetchall())
     parts = []
     for c in columns:
         t = types[c].upper()
@@ -334,8 +347,10 @@ def pandas_rescore(frame: pd.DataFrame, engine: Engine, model: Model) -> dict[st
             pts = np.where(frame[s["hit"].name].to_numpy(dtype=bool), float(c.points), 0.0)
         elif isinstance(c, MapCriterion):
             key = frame[s["key"].name]
-            looked = key.map({_norm(k): float(v) for k, v in c.values.items()}).to_numpy(dtype=float, na_value=np.nan)
-            pts = np.where(key.isna().to_numpy(), float(c.missing), np.where(np.isnan(looked), float(c.default), looked))
+            values = {_norm(k): float(v) for k, v in c.values.items()}
+            looked = key.map(values).to_numpy(dtype=float, na_value=np.nan)
+            listed = np.where(np.isnan(looked), float(c.default), looked)
+            pts = np.where(key.isna().to_numpy(), float(c.missing), listed)
         elif isinstance(c, BandsCriterion):
             num = frame[s["num"].name].to_numpy(dtype=float, na_value=np.nan)
             conds = [frame[s["miss"].name].to_numpy(dtype=bool), np.isnan(num)]
@@ -436,13 +451,7 @@ def _shape(c: Any) -> str:
 
 def flagship_shape_ok(model: Model) -> bool:
     """Is `model` the flagship the straightforward query was written for (numbers aside)?"""
-    dims = {c.id: c.dim for c in model.criteria}
-    fit_first = [c.id for c in model.criteria[:12]]
-    return (
-        tuple(_shape(c) for c in model.criteria) == _FLAGSHIP_SHAPE
-        and all(dims[i] == "fit" for i in fit_first)
-        and all(c.dim == "engagement" for c in model.criteria[12:])
-    )
+    return tuple(_shape(c) for c in model.criteria) == _FLAGSHIP_SHAPE
 
 
 def _n(x: float | None) -> str:
@@ -474,7 +483,7 @@ def straight_query(model: Model, leads: Path, events: Path) -> str:
     def ev(cid: str, col: str) -> str:
         e = c[cid]
         cap = "" if e.max_points is None else _n(e.max_points)
-        total = f"{_n(e.points)} * coalesce(ev.{col}, {_n(0)})"
+        total = f"{_n(e.points)} * coalesce(l.{col}, {_n(0)})"
         if not cap:
             return total
         return f"{'least' if e.points >= 0 else 'greatest'}({total}, {cap})"
@@ -571,15 +580,15 @@ points AS (
         {ev("contact_page", "contact")} AS contact_page,
         {ev("careers_page", "careers")} AS careers_page,
         {ev("unsubscribe", "unsubscribe")} AS unsubscribe,
-        CAST(epoch_us(l.asof) - epoch_us(coalesce(ev.last_at, l.created_at)) AS DOUBLE) / 86400000000.0
-            AS idle_days
-    FROM lead l LEFT JOIN ev ON ev.lead_id = l.lead_id
+        CASE WHEN idle_days IS NULL THEN {_n(0)} ELSE {idle_total} END AS inactivity
+    FROM (SELECT l.*, ev.* EXCLUDE (lead_id),
+                 CAST(epoch_us(l.asof) - epoch_us(coalesce(ev.last_at, l.created_at)) AS DOUBLE)
+                 / 86400000000.0 AS idle_days
+          FROM lead l LEFT JOIN ev ON ev.lead_id = l.lead_id) l
 ),
 scored AS (
     SELECT won, {total} AS score
-    FROM (SELECT won, {" + ".join(fit_ids)} AS fit, {" + ".join(eng_ids).replace(
-        "inactivity", f"CASE WHEN idle_days IS NULL THEN {_n(0)} ELSE {idle_total} END")} AS engagement
-          FROM points)
+    FROM (SELECT won, {" + ".join(fit_ids)} AS fit, {" + ".join(eng_ids)} AS engagement FROM points)
 ),
 by_score AS (
     SELECT score, count(*) FILTER (WHERE won) AS pos, count(*) FILTER (WHERE NOT won) AS neg
@@ -622,6 +631,26 @@ def run_backtest_process(leads: Path, events: Path, workdir: Path) -> dict[str, 
             "backtest_leads": report["leads"]}
 
 
+def report_timing(engine: Engine, model: Model, base: dict[str, Any], change: Model) -> dict[str, Any]:
+    """Time the full JSON-shaped `backtest.report` (sweep as a list of dicts) on the same scores,
+    and check that the light path timed as ``rescore_s`` gives the report's figures."""
+    frame = _report_frame(engine, change)
+    seconds = _median_time(lambda: backtest.report(frame, change, extras=False), 3)
+    full = backtest.report(_report_frame(engine, model), model, extras=False)
+    return {"report_s": seconds, "figures_match_report": figures_match_report(base, full)}
+
+
+def pandas_baseline(engine: Engine, table: str, columns: list[str], changes: list[Model]) -> dict[str, Any]:
+    """The same changes re-scored by `pandas_rescore` on the prepared columns in a data frame."""
+    cols = ", ".join(q(c) for c in dict.fromkeys(["__ord", *columns]))
+    fetch_s, prepared = _timed(lambda: engine.con.execute(f"SELECT {cols} FROM {q(table)} ORDER BY {q('__ord')}").df())
+    seconds = statistics.median(_timed(lambda m=m: pandas_rescore(prepared, engine, m))[0] for m in changes)
+    mine = pandas_rescore(prepared, engine, changes[-1])["score"]
+    theirs = np.asarray(np.ma.getdata(engine.score_arrays(changes[-1], ("score",))["score"]), dtype=float)
+    diff = float(np.max(np.abs(mine - theirs))) if len(mine) else 0.0
+    return {"pandas_fetch_s": fetch_s, "pandas_baseline_s": seconds, "pandas_max_abs_diff": diff}
+
+
 # ---------------------------------------------------------------------------------------------
 # the benchmark
 # ---------------------------------------------------------------------------------------------
@@ -639,6 +668,7 @@ def run_bench(n_leads: int, events_per_lead: float, *, parquet: bool = False,
     directory = Path(tempfile.mkdtemp(prefix="leadscore-bench-")) if temp else Path(str(workdir))
     directory.mkdir(parents=True, exist_ok=True)
     engine: Engine | None = None
+    ds = None
     try:
         leads, events, out = generate(directory, n_leads, events_per_lead)
         import pyarrow.parquet as pq
@@ -672,23 +702,8 @@ def run_bench(n_leads: int, events_per_lead: float, *, parquet: bool = False,
         out["population"] = base["leads"]
         out["distinct_scores"] = len(base["sweep"]["threshold"])
 
-        # The full JSON-shaped report (sweep as a list of dicts) on the same scores.
-        frame = _report_frame(engine, changes[-1])
-        out["report_s"] = _median_time(lambda: backtest.report(frame, changes[-1], extras=False), 3)
-        full = backtest.report(_report_frame(engine, model), model, extras=False)
-        out["figures_match_report"] = figures_match_report(base, full)
-        del frame, full
-
-        # Measuring stick: the same re-scores in pandas on the prepared columns.
-        cols = ", ".join(q(c) for c in dict.fromkeys(["__ord", *columns]))
-        out["pandas_fetch_s"], prepared = _timed(
-            lambda: eng.con.execute(f"SELECT {cols} FROM {q(table)} ORDER BY {q('__ord')}").df())
-        out["pandas_baseline_s"] = statistics.median(
-            _timed(lambda m=m: pandas_rescore(prepared, eng, m))[0] for m in changes)
-        mine = pandas_rescore(prepared, eng, changes[-1])["score"]
-        theirs = np.asarray(np.ma.getdata(eng.score_arrays(changes[-1], ("score",))["score"]), dtype=float)
-        out["pandas_max_abs_diff"] = float(np.max(np.abs(mine - theirs))) if len(mine) else 0.0
-        del prepared, mine, theirs
+        out.update(report_timing(engine, model, base, changes[-1]))
+        out.update(pandas_baseline(engine, table, columns, changes))
         out["rescore_ops_per_s"] = round(n_leads / out["rescore_s"]) if out["rescore_s"] > 0 else None
 
         if parquet:
@@ -702,9 +717,11 @@ def run_bench(n_leads: int, events_per_lead: float, *, parquet: bool = False,
                 out["straight_query_note"] = ("the flagship template changed shape since the "
                                               "straightforward query in scoring/bench.py was written")
         out["peak_rss_final_mb"] = _peak_rss_mb()
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+        return {k: _rounded(k, v) for k, v in out.items()}
     finally:
         if engine is not None:
             engine.close()
+        if ds is not None:
+            ds.con.close()
         if temp:
             shutil.rmtree(directory, ignore_errors=True)

@@ -7,8 +7,8 @@ key refuses a second row for a version that exists.
 
 Why one embedded DuckDB file: no server to run, one file to back up, and transactions with a
 write-ahead log, so a process killed in the middle of a save leaves every earlier version intact.
-DuckDB lets one process at a time open a file for writing, so the library opens the file for each
-operation and closes it right after, retrying for a bounded time while another process holds it;
+DuckDB lets one process at a time open a file for writing, so the library attaches the file for each
+operation and detaches it right after, retrying for a bounded time while another process holds it;
 two people (or two app sessions) saving at once therefore wait for each other and lose nothing.
 
 Saving is optimistic: the editor says which version it loaded (``base_version``), and a save on top
@@ -52,7 +52,6 @@ _HOLDER = re.compile(r"Conflicting lock is held in (.+?)(?:\. See also|$)")
 # The library file is attached as `lib` to a private in-memory DuckDB for one operation at a time.
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lib.library_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
-    "INSERT INTO lib.library_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
     """CREATE TABLE IF NOT EXISTS lib.model_versions (
         name VARCHAR NOT NULL,
         version INTEGER NOT NULL CHECK (version >= 1),
@@ -66,6 +65,7 @@ _SCHEMA = (
         PRIMARY KEY (name, version)
     )""",
 )
+_META = "INSERT INTO lib.library_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING"
 _TABLES = "SELECT table_name FROM duckdb_tables() WHERE database_name = 'lib'"
 _SCHEMA_VERSION = "SELECT value FROM lib.library_meta WHERE key = 'schema_version'"
 _INFO = "SELECT name, version, title, author, role, note, created_at, digest"
@@ -251,7 +251,8 @@ class Library:
             try:
                 if write:
                     for statement in _SCHEMA:
-                        con.execute(statement, [str(SCHEMA_VERSION)] if "?" in statement else None)
+                        con.execute(statement)
+                    con.execute(_META, [str(SCHEMA_VERSION)])
                 self._check_schema(con)
                 yield con
             except duckdb.Error as exc:
@@ -482,7 +483,7 @@ def _fields(c: Any) -> dict[str, str | None]:
     if c.type == "attribute":
         out["condition"] = _condition(c.field, c.op, c.value)
     elif c.type in ("map", "bands"):
-        out["field"] = fmt_value(c.field)
+        out["field"] = c.field
     if c.type == "map":
         out.update({f"value {fmt_value(k.strip())}": fmt_value(v) for k, v in c.values.items()})
         out["default"] = fmt_value(c.default)
@@ -619,11 +620,15 @@ def diff_models(a: Model, b: Model) -> ModelDiff:
 # Command line: `leadscore library list|show|save|diff`, registered by scoring/cli.py.
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     lib = Library(args.library)
     if args.name:
         for v in lib.versions(args.name):
-            print(f"v{v.version:<4} {v.created_at:%Y-%m-%d %H:%M:%S} UTC  {v.author} ({v.role})  {v.note}")
+            print(f"v{v.version:<4} {v.created_at:%Y-%m-%d %H:%M:%S} UTC  {v.who}  {_one_line(v.note)}")
         return 0
     models = lib.models()
     if not models:
@@ -632,7 +637,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     width = max(len(m.name) for m in models)
     for m in models:
         v = m.latest
-        print(f"{m.name:<{width}}  v{v.version:<4} {fmt_value(v.title)}  saved by {v.who} at {v.when}: {v.note}")
+        saved = f"saved by {v.who} at {v.when}: {_one_line(v.note)}"
+        print(f"{m.name:<{width}}  v{v.version:<4} {fmt_value(v.title)}  {saved}")
     return 0
 
 
@@ -660,7 +666,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_library_commands(subparsers: Any) -> None:
+def add_library_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``library list|show|save|diff`` on the ``leadscore`` subparsers object.
 
     Every subcommand takes ``--library PATH`` (default: $LEADSCORE_LIBRARY, else

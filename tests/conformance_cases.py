@@ -445,6 +445,34 @@ CASES: list[Case] = [
         as_of=D,
     ),
     Case(
+        "ids_trimmed_ascii_white_space",
+        model(ev("e", "a", 1)),
+        rows("lead_id", ("\t7\n",), (" 8",), ("9",)),
+        expect("lead,e", ("7", 2), ("8", 1), ("9", 1)),
+        events=rows(EV, ("7\t", "a", "2025-05-01"), ("7", "a", "2025-05-02"),
+                    ("\n8 ", "a", "2025-05-01"), (" 9\t", "a", "2025-05-01")),
+        as_of=D,
+    ),
+    Case(
+        "latest_event_of_any_type_sets_t",
+        # T = 2025-05-10 for both (an event without a type still has a time); lead 2's
+        # only event is at T, so it has no counted event and no created_at: 0
+        model(ev("e", "a", 1), idle("i", 1, -1)),
+        rows("lead_id", ("1",), ("2",)),
+        expect("lead,e,i", ("1", 1, -9), ("2", 0, 0)),
+        events=rows(EV, ("1", "a", "2025-05-01"), ("2", None, "2025-05-10")),
+    ),
+    Case(
+        "cap_sign_rule_literal",
+        # decisions 18 as written: the sign of `points`, not of `max_points`, picks min or max
+        model(ev("neg_pos_cap", "a", -5, max_points=10), ev("pos_neg_cap", "a", 5, max_points=-1),
+              ev("zero_neg_cap", "a", 0, max_points=-5), idle("idle_zero", 10, 0, max_points=-3)),
+        rows("lead_id,created_at", ("1", "2025-01-01")),
+        expect("lead,neg_pos_cap,pos_neg_cap,zero_neg_cap,idle_zero,engagement", ("1", 10, -1, -5, -3, 1)),
+        events=rows(EV, ("1", "a", "2025-05-01"), ("1", "a", "2025-05-02")),
+        as_of=D,
+    ),
+    Case(
         "custom_mapping_and_hostile_names",
         # P-1: T = its Closed On 2025-02-01, last event 01-20 (12 days); P-2: T = latest
         # event 2025-02-03, created 9 days before.

@@ -32,6 +32,7 @@ NUMERIC_OPS = {"gt", "gte", "lt", "lte", "between"}
 
 
 def trim(text: str) -> str:
+    """Decisions 3: str.strip() alone would also eat non-ASCII spaces, which SQL TRIM keeps."""
     return text.strip(ASCII_WS)
 
 
@@ -58,6 +59,7 @@ def as_number(text: str | None) -> float | None:
 
 
 def is_json_number(value: Any) -> bool:
+    """JSON true/false are Python ints too, but decisions 5 compares them as text."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -119,6 +121,7 @@ def cap(total: float, points: float, max_points: float | None) -> float:
 
 
 def type_list(spec: Any) -> set[str] | None:
+    """`event` may be one type or a list (decisions 13); None means 'any type' for inactivity."""
     if spec is None:
         return None
     return {norm(t) for t in (spec if isinstance(spec, list) else [spec])}
@@ -196,69 +199,64 @@ def reference_score(
     def where_holds(ev: Row, conds: list[dict]) -> bool:
         return all(holds(c, ev.get(c["field"]), event_missing(ev.get(c["field"]))) for c in conds)
 
+    def points_of(crit: dict, lead: Row, t: datetime, counted: list[tuple[datetime, Row]]) -> float:
+        """What one criterion gives one lead scored as of T (table in contract section 2)."""
+        kind = crit["type"]
+        if crit.get("enabled", True) is False:
+            return 0.0
+        if kind == "attribute":
+            raw = lead.get(crit["field"])
+            return float(crit["points"]) if holds(crit, raw, lead_missing(raw)) else 0.0
+        if kind == "map":
+            raw = lead.get(crit["field"])
+            if lead_missing(raw):
+                return float(crit.get("missing", 0))
+            table = {norm(k): v for k, v in crit["values"].items()}
+            return float(table.get(norm(raw), crit.get("default", 0)))
+        if kind == "bands":
+            raw = lead.get(crit["field"])
+            if lead_missing(raw):
+                return float(crit.get("missing", 0))
+            x = as_number(raw)
+            for band in crit["bands"] if x is not None else []:
+                lo, hi = band.get("min"), band.get("max")
+                if (lo is None or lo <= x) and (hi is None or x < hi):
+                    return float(band["points"])
+            return 0.0
+        if kind == "event":
+            types = type_list(crit["event"])
+            conds = crit.get("where") or []
+            conds = conds if isinstance(conds, list) else [conds]
+            window, half = crit.get("window_days"), crit.get("half_life_days")
+            total = 0.0
+            for at, ev in counted:
+                age = (t - at).total_seconds() / 86400
+                if of_type(ev, types) and (window is None or age <= window) and where_holds(ev, conds):
+                    total += crit["points"] * (0.5 ** (age / half) if half is not None else 1.0)
+            return cap(total, crit["points"], crit.get("max_points"))
+        if kind == "inactivity":
+            types = type_list(crit.get("event"))
+            times = [at for at, ev in counted if of_type(ev, types)]
+            created = parse_time(lead.get(created_col)) if created_col else None
+            start = max(times) if times else created
+            if start is None:
+                return 0.0
+            days = (t - start).total_seconds() / 86400
+            total = crit["points"] * math.floor(days / crit["every_days"])
+            return cap(float(total), crit["points"], crit.get("max_points"))
+        raise ValueError(f"unknown criterion type {kind!r}")
+
     results = []
     for lead_id, lead in zip(ids, leads, strict=True):
         outcome_at = parse_time(lead.get(outcome_at_col)) if outcome_at_col else None
         t = fixed or outcome_at or latest or now
-        counted = [(at, ev) for at, ev in per_lead[lead_id] if at < t]
-        out: dict[str, Any] = {"lead_id": lead_id}
+        counted = [(at, ev) for at, ev in per_lead[lead_id] if at < t]  # strictly before T
+        out: dict[str, float] = {}
         sums = {"fit": 0.0, "engagement": 0.0}
         for crit in model["criteria"]:
-            kind = crit["type"]
-            default_dim = "engagement" if kind in ("event", "inactivity") else "fit"
-            dimension = crit.get("dimension") or default_dim
-            points = 0.0
-            if crit.get("enabled", True) is False:
-                pass
-            elif kind == "attribute":
-                raw = lead.get(crit["field"])
-                points = float(crit["points"]) if holds(crit, raw, lead_missing(raw)) else 0.0
-            elif kind == "map":
-                raw = lead.get(crit["field"])
-                if lead_missing(raw):
-                    points = float(crit.get("missing", 0))
-                else:
-                    table = {norm(k): v for k, v in crit["values"].items()}
-                    points = float(table.get(norm(raw), crit.get("default", 0)))
-            elif kind == "bands":
-                raw = lead.get(crit["field"])
-                x = as_number(raw)
-                if lead_missing(raw):
-                    points = float(crit.get("missing", 0))
-                elif x is not None:
-                    for band in crit["bands"]:
-                        lo, hi = band.get("min"), band.get("max")
-                        if (lo is None or lo <= x) and (hi is None or x < hi):
-                            points = float(band["points"])
-                            break
-            elif kind == "event":
-                types = type_list(crit["event"])
-                conds = crit.get("where") or []
-                conds = conds if isinstance(conds, list) else [conds]
-                total = 0.0
-                for at, ev in counted:
-                    age = (t - at).total_seconds() / 86400
-                    window = crit.get("window_days")
-                    if not of_type(ev, types) or (window is not None and age > window):
-                        continue
-                    if not where_holds(ev, conds):
-                        continue
-                    half = crit.get("half_life_days")
-                    total += crit["points"] * (0.5 ** (age / half) if half is not None else 1.0)
-                points = cap(total, crit["points"], crit.get("max_points"))
-            elif kind == "inactivity":
-                types = type_list(crit.get("event"))
-                times = [at for at, ev in counted if of_type(ev, types)]
-                created = parse_time(lead.get(created_col)) if created_col else None
-                start = max(times) if times else created
-                if start is not None:
-                    days = (t - start).total_seconds() / 86400
-                    total = crit["points"] * math.floor(days / crit["every_days"])
-                    points = cap(float(total), crit["points"], crit.get("max_points"))
-            else:
-                raise ValueError(f"unknown criterion type {kind!r}")
-            out[crit["id"]] = float(points)
-            sums[dimension] += points
+            default_dim = "engagement" if crit["type"] in ("event", "inactivity") else "fit"
+            out[crit["id"]] = points_of(crit, lead, t, counted)
+            sums[crit.get("dimension") or default_dim] += out[crit["id"]]
         score = sums["fit"] + sums["engagement"]
         clamp = model.get("clamp") or {}
         if clamp.get("min") is not None:
@@ -276,5 +274,5 @@ def reference_score(
             "tier": pick(model.get("tiers"), score),
             "qualified": score >= model["threshold"],
         }
-        results.append({**head, **{k: v for k, v in out.items() if k != "lead_id"}})
+        results.append({**head, **out})
     return results

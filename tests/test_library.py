@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -359,7 +360,7 @@ DIFF_CASES: list[tuple[str, Callable[[dict], None], list[str]]] = [
             "~ criterion 'seniority': value 'CTO': set to 12",
         ],
     ),
-    ("map field", _set("seniority", field="level"), ["~ criterion 'seniority': field: 'seniority' -> 'level'"]),
+    ("map field", _set("seniority", field="level"), ["~ criterion 'seniority': field: seniority -> level"]),
     (
         "bands",
         lambda doc: crit(doc, "company_size")["bands"][2].update(points=12),
@@ -416,7 +417,7 @@ DIFF_CASES: list[tuple[str, Callable[[dict], None], list[str]]] = [
             "~ criterion 'title_vp': type: attribute -> map",
             "~ criterion 'title_vp': condition: removed (was job_title starts_with 'vp')",
             "~ criterion 'title_vp': points: removed (was 6)",
-            "~ criterion 'title_vp': field: set to 'job_title'",
+            "~ criterion 'title_vp': field: set to job_title",
             "~ criterion 'title_vp': value 'vp': set to 6",
             "~ criterion 'title_vp': default: set to 0",
             "~ criterion 'title_vp': missing: set to 0",
@@ -460,8 +461,8 @@ def test_diff_summarises_every_criterion_type_when_added():
     d = diff_models(validate_model({**BASE, "criteria": []}), model(60))
     assert d.lines() == [
         "+ criterion 'title_vp' (attribute, fit): job_title starts_with 'vp': 6 points",
-        "+ criterion 'seniority' (map, fit): points by 'seniority' (2 values)",
-        "+ criterion 'company_size' (bands, fit): points by 'employees' in bands < 10: 0; [10, 500): 5; >= 500: 10",
+        "+ criterion 'seniority' (map, fit): points by seniority (2 values)",
+        "+ criterion 'company_size' (bands, fit): points by employees in bands < 10: 0; [10, 500): 5; >= 500: 10",
         "+ criterion 'pricing' (event, engagement): 5 points per 'page_view' event",
         "+ criterion 'silence' (inactivity, engagement): -5 points every 30 days without activity",
     ]
@@ -507,6 +508,7 @@ from scoring.model import dump_model_dict, validate_model
 
 path, tag, count, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
 lib = Library(path)
+Path(f"{go}.{tag}").touch()  # imported and ready
 while not go.exists():
     time.sleep(0.01)
 done = stale = 0
@@ -545,19 +547,50 @@ def test_two_processes_saving_at_once_lose_nothing(lib, tmp_path):
         )
         for tag in ("mkt", "sales")
     ]
-    time.sleep(0.5)  # both have imported the library before either starts
-    go.touch()
+    while not all(Path(f"{go}.{tag}").exists() for tag in ("mkt", "sales")):
+        assert all(w.poll() is None for w in workers), "a worker died before starting"
+        time.sleep(0.02)
+    go.touch()  # both start saving at the same moment
+    refused = 0
     for w in workers:
-        _, err = w.communicate(timeout=60)
+        out, err = w.communicate(timeout=60)
         assert w.returncode == 0, err
+        refused += int(out)
     history = lib.versions("shared")
     assert [v.version for v in history] == list(range(1, 42))
+    authors = "".join(v.author[0] for v in history[1:])
+    print(f"stale saves refused and retried: {refused}; authors in order: {authors}")
+    assert "ms" in authors and "sm" in authors  # the two really took turns, not one after the other
     assert sorted(v.note for v in history[1:]) == sorted(f"{t} {i}" for t in ("mkt", "sales") for i in range(20))
     final, _ = lib.load("shared")
     expected_ids = {"title_vp"} | {f"{t}_{i}" for t in ("mkt", "sales") for i in range(20)}
     assert {c.id for c in final.criteria} == expected_ids  # every read-modify-write kept the others' work
     for v in (2, 21, 41):
         assert len(lib.load("shared", v)[0].criteria) == v
+
+
+def test_threads_of_one_process_saving_at_once_lose_nothing(lib):
+    """The app serves every browser session from threads of one process."""
+    lib.save("shared", model(0), "setup", "other", "start", None)
+    errors: list[BaseException] = []
+
+    def work(tag: str) -> None:
+        try:
+            for i in range(10):
+                lib.save("shared", model(1), tag, "other", f"{tag} {i}", None, save_as_new=True)
+                lib.load("shared")
+        except BaseException as exc:  # reported below: a thread's exception would otherwise vanish
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"t{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    history = lib.versions("shared")
+    assert [v.version for v in history] == list(range(1, 42))
+    assert sorted(v.note for v in history[1:]) == sorted(f"t{n} {i}" for n in range(4) for i in range(10))
 
 
 KILL_LOOP = """

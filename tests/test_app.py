@@ -1,0 +1,144 @@
+"""AppTest: every page renders on the sample data, and the main interactions do what they should."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+from scoring import session
+
+PAGES = ["pages/overview.py", "pages/data.py", "pages/criteria.py", "pages/backtest.py", "pages/leads.py"]
+
+
+def start(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_errors(page):
+    at = start(page)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title, "each page has a title"
+
+
+def test_first_screen_shows_the_sample_and_the_flagship_model():
+    at = start()
+    assert at.session_state[session.MODEL].name == "B2B fit + engagement"
+    assert metric(at, "Leads") == "20,000"
+    assert float(metric(at, "AUC")) > 0.75
+
+
+def test_editing_points_changes_the_score_figures():
+    # AppTest drops the sidebar after switch_page, so read the figures on the Overview page.
+    at = start()
+    before = (metric(at, "AUC"), metric(at, "Qualified at threshold"))
+    at.switch_page("pages/criteria.py").run()
+    at.number_input(key="c0_demo_request_points").set_value(-40).run()
+    assert not at.exception
+    assert at.session_state[session.MODEL].criterion("demo_request").points == -40
+    assert session.is_dirty(at.session_state)
+    at.switch_page("pages/overview.py").run()
+    after = (metric(at, "AUC"), metric(at, "Qualified at threshold"))
+    assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_sidebar_shows_model_and_headline_figures():
+    at = start()
+    labels = [m.label for m in at.sidebar.metric]
+    assert labels == ["AUC", "Qualified / month", "Conversion of qualified"]
+    assert any("B2B fit + engagement" in md.value for md in at.sidebar.markdown)
+
+
+def test_disabling_a_criterion_and_a_refused_edit_keeps_the_model():
+    at = start("pages/criteria.py")
+    at.toggle(key="c0_competitor_enabled").set_value(False).run()
+    assert at.session_state[session.MODEL].criterion("competitor").enabled is False
+    # half-life must be > 0: the edit is refused with a message beside it, the model is kept.
+    at.number_input(key="c0_email_click_half_life_days").set_value(0).run()
+    assert not at.exception
+    assert at.session_state[session.MODEL].criterion("email_click").half_life_days != 0
+    assert any("half_life_days" in e.value for e in at.error)
+
+
+def test_moving_the_threshold_changes_precision_and_recall():
+    at = start("pages/backtest.py")
+    before = (metric(at, "Precision"), metric(at, "Recall"))
+    at.slider(key="m0_threshold").set_value(30.0).run()
+    assert not at.exception
+    assert at.session_state[session.MODEL].threshold == 30
+    after = (metric(at, "Precision"), metric(at, "Recall"))
+    assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_capacity_sets_the_threshold():
+    at = start("pages/backtest.py")
+    at.number_input(key="capacity").set_value(50).run()
+    at.button(key="capacity_apply").click().run()
+    assert not at.exception
+    assert float(metric(at, "Qualified / month").replace(",", "")) <= 50
+    assert at.session_state[session.MODEL].threshold != 45
+
+
+def test_target_precision_sets_the_threshold():
+    at = start("pages/backtest.py")
+    at.number_input(key="target_precision").set_value(60).run()
+    at.button(key="precision_apply").click().run()
+    assert not at.exception
+    assert float(metric(at, "Precision").rstrip("%")) >= 60
+
+
+def test_template_switch_replaces_the_model():
+    at = start("pages/criteria.py")
+    at.selectbox(key="template_pick").set_value("engagement").run()
+    at.button(key="template_use").click().run()
+    assert at.session_state[session.MODEL].name.startswith("Engagement")
+    assert not at.exception
+
+
+def upload(at: AppTest, key: str, name: str, data: bytes) -> AppTest:
+    widget = next(w for w in at.get("file_uploader") if w.key == key)
+    widget.upload(name, data).run()
+    return at
+
+
+def test_uploading_a_bad_file_shows_an_error_beside_it():
+    at = start("pages/data.py")
+    at.radio(key="data_choice").set_value("upload").run()
+    upload(at, "leads_upload", "broken.csv", b"\x00\x01\x02garbage\xff\xfe")
+    assert not at.exception
+    assert any("broken.csv" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_uploading_a_real_csv_maps_and_loads_it():
+    from conftest import SHARED_DATA
+
+    path = SHARED_DATA / "uci_online_shoppers" / "online_shoppers_intention.csv"
+    at = start("pages/data.py")
+    at.radio(key="data_choice").set_value("upload").run()
+    upload(at, "leads_upload", path.name, path.read_bytes())
+    assert at.selectbox(key="map_outcome").value == "Revenue"
+    at.button(key="load_upload").click().run()
+    assert not at.exception
+    assert session.source(at.session_state).label == path.name
+    assert metric(at, "Leads") == "12,330" and metric(at, "Converted") == "1,908"
+
+
+def test_the_model_survives_page_changes():
+    at = start("pages/criteria.py")
+    at.number_input(key="c0_demo_request_points").set_value(33).run()
+    at.switch_page("pages/leads.py").run()
+    at.switch_page("pages/backtest.py").run()
+    at.switch_page("pages/criteria.py").run()
+    assert at.session_state[session.MODEL].criterion("demo_request").points == 33
+    assert not at.exception
