@@ -65,7 +65,7 @@ st.slider("Hand-off threshold (score at or above goes to sales)", min_value=floa
           on_change=on_slider)
 common.section_error("threshold")
 
-r = common.backtest(frame, m, as_of)
+r = common.report_for(frame, m, as_of)
 at, cons = r["at_threshold"], r["consequences"]
 cards = st.columns(6)
 cards[0].metric("AUC", common.num(r["auc"], 3), help="Chance a converted lead outscores a lost one")
@@ -110,12 +110,11 @@ with b2.container(border=True):
 
 tabs = st.tabs(["Distribution", "Threshold sweep", "Calibration", "Tiers & grades", "Out of time", "Compare"])
 with tabs[0]:
-    st.altair_chart(distribution_chart(pop, m.threshold, "Scores of converted vs lost leads (dashed: threshold)"),
-                    width="stretch")
+    common.chart(distribution_chart(pop, m.threshold, "Scores of converted vs lost leads (dashed: threshold)"))
 with tabs[1]:
-    st.altair_chart(sweep_chart(r["sweep"], months, m.threshold), width="stretch")
+    common.chart(sweep_chart(r["sweep"], months, m.threshold))
 with tabs[2]:
-    st.altair_chart(calibration_chart(r["calibration"]), width="stretch")
+    common.chart(calibration_chart(r["calibration"]))
     st.caption("Bars: share of the band's leads that converted; black lines: 95% interval (Wilson).")
 with tabs[3]:
     left, right = st.columns([2, 3])
@@ -140,8 +139,8 @@ with tabs[3]:
             st.info("This model has no tiers.")
     with right:
         if m.grades:
-            st.altair_chart(matrix_chart(r["matrix"], [g.label for g in m.grades.fit],
-                                         [g.label for g in m.grades.engagement]), width="stretch")
+            common.chart(matrix_chart(r["matrix"], [g.label for g in m.grades.fit],
+                                         [g.label for g in m.grades.engagement]))
         else:
             st.info("This model has no grades (fit A-D x engagement 1-4).")
 with tabs[4]:
@@ -157,8 +156,7 @@ with tabs[4]:
         cols[2].metric("Precision after", common.pct(ra["at_threshold"]["precision"]))
         p = psi(before["score"].to_numpy(float), after["score"].to_numpy(float))
         cols[3].metric("Score drift (PSI)", common.num(p, 3), help="< 0.1 stable, 0.1-0.25 moving, > 0.25 shifted")
-        st.altair_chart(compare_distribution_chart(before, after, "before split", "after split"),
-                        width="stretch")
+        common.chart(compare_distribution_chart(before, after, "before split", "after split"))
 with tabs[5]:
     templates = session.templates()
     other_key = st.selectbox("Compare with", ["(saved version of this model)", *templates],
@@ -169,7 +167,7 @@ with tabs[5]:
     except LeadScoreError as exc:
         st.error(f"'{other.name}' cannot be scored on this data: {exc}")
         st.stop()
-    ro = common.backtest(other_frame, other, as_of, extras=False)
+    ro = common.report_for(other_frame, other, as_of, extras=False)
     table = pd.DataFrame({
         "figure": ["AUC", "KS", "qualified", "precision", "recall"],
         f"this model ({m.name})": [common.num(r["auc"], 3), common.num(r["ks"], 3), common.num(at["qualified"]),
@@ -181,7 +179,7 @@ with tabs[5]:
     })
     st.dataframe(table, hide_index=True, width="stretch")
     other_pop = other_frame.loc[other_frame["__outcome"].notna()]
-    st.altair_chart(compare_distribution_chart(pop, other_pop, "this model", "other"), width="stretch")
+    common.chart(compare_distribution_chart(pop, other_pop, "this model", "other"))
     d = disagreements(frame, other_frame)
     st.markdown(f"**Leads they disagree on**: {d['only_a']['leads']:,} qualified only by this model "
                 f"({d['only_a']['converted']:,} converted), {d['only_b']['leads']:,} only by the other "

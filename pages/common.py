@@ -15,11 +15,12 @@ from scoring.backtest import report
 from scoring.dataset import Dataset, load_dataset
 from scoring.engine import Engine
 from scoring.errors import LeadScoreError
-from scoring.model import Model
+from scoring.model import Model, dump_model
 from scoring.session import DataSource
 from scoring.workshop import headline
 
 AUTH = "ls_authenticated"
+REPORT_CACHE = "ls_report_cache"
 FAILS = "ls_login_failures"
 
 
@@ -107,8 +108,22 @@ def scored(m: Model | None = None, as_of: datetime | None = None) -> pd.DataFram
         return None
 
 
-def backtest(frame: pd.DataFrame, m: Model, as_of: datetime | None = None, **kw: Any) -> dict:
-    return report(frame, m, as_of=as_of, warnings=dataset().warnings, **kw)
+def report_for(frame: pd.DataFrame, m: Model, as_of: datetime | None = None, **kw: Any) -> dict:
+    """The back-test report, computed once per model, as-of and options in a session (the sidebar
+    and the page both need it on every rerun)."""
+    key = (dump_model(m), as_of, tuple(sorted(kw.items())), id(frame))
+    cache: dict = st.session_state.setdefault(REPORT_CACHE, {})
+    if key not in cache:
+        while len(cache) >= 4:
+            cache.pop(next(iter(cache)))
+        cache[key] = report(frame, m, as_of=as_of, warnings=dataset().warnings, **kw)
+    return cache[key]
+
+
+def chart(c: Any) -> None:
+    """Render an Altair chart without Altair's schema validation on every rerun (it costs more
+    than building the chart; the builders are tested against the schema instead)."""
+    st.vega_lite_chart(spec=c.to_dict(validate=False), width="stretch")
 
 
 # ---- formatting ---------------------------------------------------------------------------
@@ -144,7 +159,7 @@ def sidebar() -> None:
         except LeadScoreError:
             st.warning("The model does not fit this data yet: see Criteria.")
         if frame is not None:
-            h = headline(report(frame, m, extras=True))
+            h = headline(report_for(frame, m))
             st.metric("AUC", "n/a" if h["auc"] is None else f"{h['auc']:.3f}")
             st.metric("Qualified / month", num(h["per_month"]))
             st.metric("Conversion of qualified", pct(h["precision"]))

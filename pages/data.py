@@ -167,7 +167,7 @@ if p.get("event_range") and p["event_range"][0] is not None:
     st.caption(f"**events**: {p['event_range'][0]:%Y-%m-%d} to {p['event_range'][1]:%Y-%m-%d}")
 left, right = st.columns(2)
 with left:
-    st.altair_chart(missing_chart(p["columns"]), width="stretch")
+    common.chart(missing_chart(p["columns"]))
 with right:
     if "events_by_type" in p:
         st.markdown("**Events per type**")

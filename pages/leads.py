@@ -53,8 +53,7 @@ def show_lead(lid: str) -> None:
     left, right = st.columns([3, 2])
     with left:
         if (parts["points"] != 0).any():
-            st.altair_chart(breakdown_chart(parts, f"Why lead {lid} scores {row['score']:.1f}"),
-                            width="stretch")
+            common.chart(breakdown_chart(parts, f"Why lead {lid} scores {row['score']:.1f}"))
         else:
             st.info("No criterion gives this lead any points.")
     with right:

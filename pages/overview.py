@@ -14,7 +14,7 @@ st.caption(f"Model **{m.name}** on **{ds.leads_source.split('/')[-1]}**: "
 frame = common.scored()
 if frame is None:
     st.stop()
-r = common.backtest(frame, m)
+r = common.report_for(frame, m)
 at = r["at_threshold"]
 cols = st.columns(5)
 cols[0].metric("Leads", common.num(len(frame)))
@@ -24,8 +24,7 @@ cols[3].metric("AUC", common.num(r["auc"], 3))
 cols[4].metric("Qualified at threshold", common.num(at["qualified"]), help="Decided leads scoring at or above it")
 for w in r["warnings"]:
     st.warning(w, icon=":material/warning:")
-st.altair_chart(distribution_chart(frame, m.threshold, "Score distribution of decided leads (dashed: threshold)"),
-                width="stretch")
+common.chart(distribution_chart(frame, m.threshold, "Score distribution of decided leads (dashed: threshold)"))
 st.subheader("Scored leads")
 out = as_output(frame, m, explain=False)
 st.dataframe(out, hide_index=True, width="stretch", height=380,

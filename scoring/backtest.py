@@ -160,17 +160,19 @@ def months_span(created: pd.Series) -> float:
 
 def volume_by_month(frame: pd.DataFrame, threshold: float) -> list[dict]:
     """Qualified leads per calendar month of creation: what sales' inbox would have looked like."""
-    c = frame["__created"]
-    if c.notna().sum() == 0:
+    created = frame["__created"]
+    known = created.notna().to_numpy()
+    if not known.any():
         return []
-    month = c.dt.strftime("%Y-%m")
-    q = frame["score"] >= threshold
-    g = pd.DataFrame({"month": month, "qualified": q, "converted": frame["__outcome"] == 1})
-    g = g.dropna(subset=["month"]).groupby("month").agg(
-        leads=("qualified", "size"), qualified=("qualified", "sum"),
-        converted_qualified=("converted", lambda s: int((s & g.loc[s.index, "qualified"]).sum())))
-    return [{"month": m, "leads": int(r.leads), "qualified": int(r.qualified),
-             "converted_qualified": int(r.converted_qualified)} for m, r in g.iterrows()]
+    g = pd.DataFrame({
+        "month": created[known].dt.strftime("%Y-%m").to_numpy(),
+        "qualified": (frame["score"].to_numpy()[known] >= threshold),
+    })
+    g["converted_qualified"] = g["qualified"] & (frame["__outcome"].to_numpy()[known] == 1)
+    agg = g.groupby("month", sort=True).agg(leads=("qualified", "size"), qualified=("qualified", "sum"),
+                                            converted_qualified=("converted_qualified", "sum"))
+    return [{"month": month, "leads": int(r.leads), "qualified": int(r.qualified),
+             "converted_qualified": int(r.converted_qualified)} for month, r in agg.iterrows()]
 
 
 def at_threshold(curve: Curve, score: np.ndarray, outcome: np.ndarray, threshold: float,

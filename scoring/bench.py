@@ -118,20 +118,45 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _run_child(argv: list[str], stdout_path: Path) -> tuple[float, float, int, str]:
-    """Run a child process; returns (wall seconds, its own peak RSS in MB, exit code, stderr tail).
+# Runs Python code in a child and, at its exit, writes the child's own peak memory to a file.
+# Why VmHWM and not ru_maxrss: on Linux a child's ru_maxrss starts at its parent's RSS at fork
+# time (the high-water mark is carried across fork and exec), so a child of a big benchmark
+# process would report the parent's size. VmHWM belongs to the child's own address space.
+_CHILD = """
+import atexit, sys
+def _hwm(path=sys.argv[1]):
+    try:
+        with open('/proc/self/status') as fh:
+            kb = next((line.split()[1] for line in fh if line.startswith('VmHWM:')), '')
+    except OSError:
+        kb = ''
+    with open(path, 'w') as out:
+        out.write(kb)
+atexit.register(_hwm)
+sys.argv = sys.argv[1:]
+"""
 
-    Why wait4: RUSAGE_CHILDREN would mix every child's peak; wait4 gives this child's alone.
+
+def _run_python(code: str, args: list[str], stdout_path: Path) -> tuple[float, float | None, int, str]:
+    """Run `code` in a fresh Python with `args` as sys.argv[1:].
+
+    Returns (wall seconds, the child's peak RSS in MB or None where /proc is missing, exit
+    code, the tail of its stderr).
     """
+    hwm = stdout_path.with_suffix(".hwm")
+    argv = [sys.executable, "-c", _CHILD + code, str(hwm), *args]
     with stdout_path.open("wb") as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=_child_env())
-        _, status, usage = os.wait4(proc.pid, 0)
+        rc = subprocess.run(argv, stdout=out, stderr=err, env=_child_env(), check=False).returncode
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = err.read()[-2000:].decode("utf-8", "replace")
-    return wall, _mb(usage.ru_maxrss), proc.returncode, tail
+    try:
+        text = hwm.read_text().strip()
+        hwm.unlink()
+    except OSError:
+        text = ""
+    return wall, (_mb(float(text)) if text else None), rc, tail
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,11 +176,11 @@ def generate(directory: Path, n_leads: int, events_per_lead: float, seed: int = 
         leads, events = write_large_b2b(directory, n_leads, events_per_lead, seed)
         return leads, events, {"generate_s": time.perf_counter() - start}
     code = (
-        "import sys; from pathlib import Path; from scoring.sample import write_large_b2b; "
-        "write_large_b2b(Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))"
+        "from pathlib import Path\nfrom scoring.sample import write_large_b2b\n"
+        "write_large_b2b(Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))\n"
     )
-    argv = [sys.executable, "-c", code, str(directory), str(n_leads), repr(float(events_per_lead)), str(seed)]
-    wall, peak, rc, err = _run_child(argv, directory / "generate.log")
+    args = [str(directory), str(n_leads), repr(float(events_per_lead)), str(seed)]
+    wall, peak, rc, err = _run_python(code, args, directory / "generate.log")
     if rc != 0:
         raise DataError(f"bench: generating {n_leads:,} leads failed: {err.strip()[-500:]}")
     return directory / "leads.parquet", directory / "events.parquet", {"generate_s": wall, "generate_peak_rss_mb": peak}
@@ -619,11 +644,14 @@ def run_straight_query(model: Model, leads: Path, events: Path) -> dict[str, Any
 
 
 def run_backtest_process(leads: Path, events: Path, workdir: Path) -> dict[str, Any]:
-    """Wall time and peak memory of a whole `leadscore backtest --json` process."""
-    argv = [sys.executable, "-m", "scoring.cli", "backtest", str(FLAGSHIP), str(leads),
-            "--events", str(events), "--json"]
+    """Wall time and peak memory of a whole `leadscore backtest --json` process.
+
+    The child runs exactly what the `leadscore` entry point runs: `sys.exit(main(argv))`.
+    """
+    code = "from scoring.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    args = ["backtest", str(FLAGSHIP), str(leads), "--events", str(events), "--json"]
     out = workdir / "backtest.json"
-    wall, peak, rc, err = _run_child(argv, out)
+    wall, peak, rc, err = _run_python(code, args, out)
     if rc != 0:
         raise DataError(f"bench: `leadscore backtest` exited {rc}: {err.strip()[-500:]}")
     report = json.loads(out.read_text(encoding="utf-8"))

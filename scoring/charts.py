@@ -36,28 +36,34 @@ def distribution_data(frame: pd.DataFrame, bins: int = 30) -> pd.DataFrame:
     rows = []
     for label, value in (("converted", 1), ("lost", 0)):
         counts = np.bincount(idx[d["__outcome"].to_numpy() == value], minlength=bins)
-        rows += [{"bin_start": edges[i], "bin_end": edges[i + 1], "outcome": label, "leads": int(counts[i])}
-                 for i in range(bins)]
+        total = max(int(counts.sum()), 1)
+        rows += [{"bin_start": edges[i], "bin_end": edges[i + 1], "outcome": label, "leads": int(counts[i]),
+                  "share": counts[i] / total} for i in range(bins)]
     return pd.DataFrame(rows)
 
 
 def distribution_chart(frame: pd.DataFrame, threshold: float, title: str = "Score distribution") -> alt.LayerChart:
-    """Converted vs lost per score bin, side by side, with the threshold as a rule."""
+    """Each outcome's share of leads per score bin, so the few converted leads are as visible as
+    the many lost ones; the threshold is a dashed rule."""
     data = distribution_data(frame)
-    bars = alt.Chart(data).mark_bar(opacity=0.8).encode(
+    bars = alt.Chart(data).mark_bar(opacity=0.65, binSpacing=0).encode(
         x=alt.X("bin_start:Q", bin=alt.Bin(binned=True), title="Score"),
         x2="bin_end:Q",
-        y=alt.Y("leads:Q", title="Leads", stack=None),
+        y=alt.Y("share:Q", title="Share of the outcome's leads", stack=None, axis=alt.Axis(format="%")),
         color=alt.Color("outcome:N", scale=OUTCOME_SCALE, title="Outcome"),
         tooltip=[alt.Tooltip("outcome:N"), alt.Tooltip("bin_start:Q", format=".1f", title="from"),
-                 alt.Tooltip("bin_end:Q", format=".1f", title="to"), alt.Tooltip("leads:Q", format=",")],
+                 alt.Tooltip("bin_end:Q", format=".1f", title="to"), alt.Tooltip("leads:Q", format=","),
+                 alt.Tooltip("share:Q", format=".1%")],
     )
     rule = alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(color="black", strokeWidth=2,
                                                                            strokeDash=[6, 3]).encode(x="threshold:Q")
     return _style(alt.layer(bars, rule).properties(height=300), title)
 
 
-def sweep_data(sweep: list[dict], months: float) -> pd.DataFrame:
+def sweep_data(sweep: list[dict], months: float, points: int = 400) -> pd.DataFrame:
+    """The sweep as a frame; thousands of distinct decayed scores are thinned to `points` rows."""
+    if len(sweep) > points:
+        sweep = [sweep[i] for i in np.linspace(0, len(sweep) - 1, points).astype(int)]
     df = pd.DataFrame(sweep)
     if df.empty:
         return pd.DataFrame(columns=["threshold", "measure", "value"])
@@ -68,8 +74,6 @@ def sweep_data(sweep: list[dict], months: float) -> pd.DataFrame:
 def sweep_chart(sweep: list[dict], months: float, threshold: float) -> alt.VConcatChart | alt.LayerChart:
     """Precision and recall (top) and qualified leads a month (bottom) against the threshold."""
     df = sweep_data(sweep, months)
-    if len(df) > 400:  # thousands of distinct decayed scores: thin the line, keep its shape
-        df = df.iloc[np.linspace(0, len(df) - 1, 400).astype(int)]
     rates = df.melt(id_vars=["threshold"], value_vars=["precision", "recall"], var_name="measure",
                     value_name="value")
     rule = alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(color="black", strokeDash=[6, 3])
@@ -166,7 +170,7 @@ def compare_distribution_chart(a: pd.DataFrame, b: pd.DataFrame, name_a: str, na
     data = pd.concat([da, db], ignore_index=True)
     chart = alt.Chart(data).mark_bar(opacity=0.8).encode(
         x=alt.X("bin_start:Q", bin=alt.Bin(binned=True), title="Score"), x2="bin_end:Q",
-        y=alt.Y("leads:Q", title="Leads", stack=None),
+        y=alt.Y("share:Q", title="Share", stack=None, axis=alt.Axis(format="%")),
         color=alt.Color("outcome:N", scale=OUTCOME_SCALE, title="Outcome"),
         row=alt.Row("model:N", title=None),
     ).properties(height=180)

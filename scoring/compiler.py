@@ -128,11 +128,14 @@ class Compiler:
         return exp.Trim(this=exp.cast(e, exp.DataType.build("VARCHAR")), expression=lit(WHITESPACE))
 
     def number(self, e: exp.Expression) -> exp.Expression:
-        """The value read as a number, NULL when it does not read as one."""
+        """The value read as a finite number, NULL when it does not read as one ('nan', 'inf')."""
         text = self.trimmed(e)
         double = exp.DataType.build("DOUBLE")
         if self.dialect in ("duckdb", "spark", "snowflake", "bigquery"):
-            return exp.TryCast(this=text, to=double)
+            n = exp.TryCast(this=text, to=double)
+            # n - n = 0 holds for every finite number and fails for NaN and the infinities.
+            finite = exp.EQ(this=exp.Sub(this=n, expression=n.copy()), expression=lit(0.0))
+            return exp.Case().when(finite, n.copy(), copy=False)
         # PostgreSQL has no TRY_CAST: guard the cast with the shape of a decimal number.
         shape = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
         return exp.Case().when(

@@ -211,8 +211,9 @@ def _session(key: str) -> duckdb.DuckDBPyConnection:
     """The process's in-memory DuckDB for one library file (call with that file's lock held)."""
     con = _SESSIONS.get(key)
     if con is None:
-        con = duckdb.connect(":memory:", config={
-            "threads": 1, "autoload_known_extensions": False, "autoinstall_known_extensions": False})
+        con = duckdb.connect(
+            ":memory:", config={"threads": 1, "autoload_known_extensions": False, "autoinstall_known_extensions": False}
+        )
         # The folder, not the file: DuckDB keeps companions beside it (.wal, .wal.checkpoint).
         con.execute("SET allowed_directories = [?]", [str(Path(key).parent) + os.sep])
         con.execute("SET enable_external_access = false")
@@ -394,7 +395,9 @@ class Library:
                     f"a model named '{name}' already exists: {latest.who} saved version {latest.version} "
                     f'at {latest.when} ("{latest.note}"). Your model was not saved: save it as a new version '
                     f"({latest.version + 1}) of '{name}', or choose another name.",
-                    name, base_version, latest,
+                    name,
+                    base_version,
+                    latest,
                 )
             return
         if latest is None or base_version > latest.version:
@@ -408,7 +411,9 @@ class Library:
                 + (f", one of {since} versions saved since yours" if since > 1 else "")
                 + f". Your changes were not saved: save them as a new version ({latest.version + 1}) to keep "
                 f"both, or load version {latest.version} and make your changes again.",
-                name, base_version, latest,
+                name,
+                base_version,
+                latest,
             )
 
     def restore(
@@ -515,8 +520,12 @@ def _fields(c: Any) -> dict[str, str | None]:
 def _settings(m: Model) -> dict[str, str | None]:
     clamp = None
     if m.clamp is not None:
-        clamp = ", ".join(f"{k} {fmt_value(getattr(m.clamp, k))}" for k in ("min", "max")
-                          if getattr(m.clamp, k) is not None) or None
+        clamp = (
+            ", ".join(
+                f"{k} {fmt_value(getattr(m.clamp, k))}" for k in ("min", "max") if getattr(m.clamp, k) is not None
+            )
+            or None
+        )
     return {
         "name": fmt_value(m.name),
         "description": fmt_value(m.description) if m.description is not None else None,
@@ -673,8 +682,9 @@ def add_library_commands(subparsers: argparse._SubParsersAction) -> None:
     ~/.leadscore/library.duckdb); handlers return the exit code and raise LeadScoreError on bad input.
     """
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--library", metavar="PATH",
-                        help=f"library file (default: ${LIBRARY_ENV}, else ~/.leadscore/library.duckdb)")
+    common.add_argument(
+        "--library", metavar="PATH", help=f"library file (default: ${LIBRARY_ENV}, else ~/.leadscore/library.duckdb)"
+    )
     lib = subparsers.add_parser("library", help="saved models and their versions (who, why, when)")
     sub = lib.add_subparsers(dest="library_command", required=True)
 
@@ -695,10 +705,15 @@ def add_library_commands(subparsers: argparse._SubParsersAction) -> None:
     sp.add_argument("--role", required=True, choices=ROLES)
     sp.add_argument("--note", required=True, help="why this version")
     base = sp.add_mutually_exclusive_group()
-    base.add_argument("--base-version", type=int, metavar="N",
-                      help="the version your file was made from; refused if someone has saved since")
-    base.add_argument("--new", action="store_true",
-                      help="save as the newest version even if the model exists or has changed")
+    base.add_argument(
+        "--base-version",
+        type=int,
+        metavar="N",
+        help="the version your file was made from; refused if someone has saved since",
+    )
+    base.add_argument(
+        "--new", action="store_true", help="save as the newest version even if the model exists or has changed"
+    )
     sp.set_defaults(func=_cmd_save)
 
     sp = sub.add_parser("diff", parents=[common], help="what changed between two versions")

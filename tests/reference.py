@@ -53,9 +53,10 @@ def as_number(text: str | None) -> float | None:
     if not t or not t.isascii():
         return None
     try:
-        return float(t)
+        number = float(t)
     except ValueError:
         return None
+    return number if math.isfinite(number) else None
 
 
 def is_json_number(value: Any) -> bool:
@@ -255,7 +256,7 @@ def reference_score(
         sums = {"fit": 0.0, "engagement": 0.0}
         for crit in model["criteria"]:
             default_dim = "engagement" if crit["type"] in ("event", "inactivity") else "fit"
-            out[crit["id"]] = points_of(crit, lead, t, counted)
+            out[crit["id"]] = float(points_of(crit, lead, t, counted))
             sums[crit.get("dimension") or default_dim] += out[crit["id"]]
         score = sums["fit"] + sums["engagement"]
         clamp = model.get("clamp") or {}

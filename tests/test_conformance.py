@@ -141,7 +141,7 @@ def assert_cli_matches(got: list[dict[str, str]], want: list[dict[str, Any]]) ->
             cell = g[col]
             if col == "qualified":
                 ok = cell == ("true" if value else "false")
-            elif isinstance(value, float):
+            elif isinstance(value, (int, float)):
                 ok = bool(NUMBER_CELL.fullmatch(cell)) and same(float(cell), value, 1e-6)
             else:
                 ok = cell == value

@@ -643,7 +643,7 @@ def test_killing_a_process_in_the_middle_of_saves_keeps_every_earlier_version(li
     script.write_text(KILL_LOOP)
     env, base = _env(), json.dumps(BASE)
     committed: list[int] = []
-    for delay in (0.0, 0.03, 0.07, 0.11):
+    for delay in (0.0, 0.05):
         child = subprocess.Popen(
             [sys.executable, str(script), str(lib.path), base], stdout=subprocess.PIPE, text=True, env=env
         )
@@ -694,7 +694,7 @@ def test_a_busy_library_is_waited_for_then_refused_with_a_clear_message(lib, tmp
         r"Nothing was changed",
     ):
         Library(lib.path, timeout=0.3).save("b2b", model(50), "Bob", "sales", "busy", 1)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # the 0.3 s asked for, not the default 10 s
     info = lib.save("b2b", model(50), "Bob", "sales", "waited", 1)  # waits for the holder to let go
     assert info.version == 2
     holder.wait(timeout=10)

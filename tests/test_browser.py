@@ -1,0 +1,195 @@
+"""The workshop flow in a real browser (Playwright + Debian's Chromium), with a screenshot per page.
+
+Locally, without Chromium, these tests skip; in CI (CI=true) a missing browser is a failure.
+Screenshots land in test-artifacts/screenshots/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SHARED_DATA
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+TIMINGS: dict[str, float] = {}
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI=true but Debian's Chromium is missing: .ci/run must install it")
+    pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def ui(server):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        context = browser.new_context(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(server)
+        settle(pg)
+        yield pg
+        browser.close()
+
+
+def settle(pg: Page) -> float:
+    """Wait until the app finished its rerun; returns the seconds it took."""
+    t0 = time.time()
+    pg.wait_for_timeout(250)
+    pg.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=60_000)
+    return time.time() - t0
+
+
+def shot(pg: Page, name: str) -> None:
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def no_exception(pg: Page) -> None:
+    assert pg.locator("[data-testid='stException']").count() == 0, "a page shows an exception"
+
+
+def goto(pg: Page, title: str) -> None:
+    pg.locator("[data-testid='stSidebarNavLink']", has_text=title).first.click()
+    settle(pg)
+    no_exception(pg)
+
+
+def sidebar_metric(pg: Page, label: str) -> str:
+    box = pg.locator("[data-testid='stSidebar'] [data-testid='stMetric']", has_text=label)
+    return box.locator("[data-testid='stMetricValue']").inner_text()
+
+
+def main_metric(pg: Page, label: str) -> str:
+    box = pg.locator("[data-testid='stMain'] [data-testid='stMetric']", has_text=label).first
+    return box.locator("[data-testid='stMetricValue']").inner_text()
+
+
+def test_1_first_screen_shows_the_sample(ui):
+    page = ui
+    expect(page.get_by_text("Lead Scoring Studio").first).to_be_visible()
+    expect(page.locator("[data-testid='stVegaLiteChart']").first).to_be_visible()
+    assert main_metric(page, "Leads") == "20,000"
+    assert float(sidebar_metric(page, "AUC")) > 0.75
+    no_exception(page)
+    shot(page, "1_overview")
+
+
+def test_2_change_a_criterion_s_points(ui):
+    page = ui
+    goto(page, "Criteria")
+    page.get_by_role("tab", name="Engagement").click()
+    before = sidebar_metric(page, "Qualified / month")
+    box = page.locator(".st-key-c0_demo_request_points input")
+    box.fill("60")
+    t0 = time.time()
+    box.press("Enter")
+    settle(page)
+    TIMINGS["edit points (s)"] = time.time() - t0
+    expect(page.locator("[data-testid='stSidebar']")).to_contain_text("unsaved changes")
+    assert sidebar_metric(page, "Qualified / month") != before
+    no_exception(page)
+    shot(page, "2_criteria")
+
+
+def test_3_move_the_threshold(ui):
+    page = ui
+    goto(page, "Back-test")
+    before = main_metric(page, "Precision"), main_metric(page, "Recall")
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    t0 = time.time()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    settle(page)
+    TIMINGS["move threshold (s)"] = time.time() - t0
+    after = main_metric(page, "Precision"), main_metric(page, "Recall")
+    assert after != before
+    expect(page.locator("[data-testid='stVegaLiteChart']").first).to_be_visible()
+    no_exception(page)
+    shot(page, "3_backtest")
+
+
+def test_4_open_a_lead_breakdown(ui):
+    page = ui
+    goto(page, "Leads")
+    expect(page.get_by_text("Why lead").first).to_be_visible()
+    expect(page.get_by_text("Surprises for the workshop")).to_be_visible()
+    no_exception(page)
+    shot(page, "4_leads")
+
+
+def test_5_upload_a_real_csv_and_map_it(ui):
+    page = ui
+    goto(page, "Data")
+    shot(page, "5a_data_sample")
+    page.get_by_text("Upload my own files").click()
+    settle(page)
+    csv_path = SHARED_DATA / "uci_bank_marketing" / "bank-additional-full.csv"
+    page.locator(".st-key-leads_upload input[type='file']").set_input_files(str(csv_path))
+    settle(page)
+    expect(page.get_by_text("Map the columns")).to_be_visible()
+    page.locator(".st-key-load_upload button").click()
+    settle(page)
+    expect(page.locator("[data-testid='stMain']")).to_contain_text("41,188")
+    no_exception(page)
+    shot(page, "5b_data_uploaded")
+
+
+def test_6_pages_on_uploaded_data_show_messages_not_tracebacks(ui):
+    page = ui
+    for title, name in (("Criteria", "6a_criteria_bank"), ("Back-test", "6b_backtest_bank"),
+                        ("Overview", "6c_overview_bank")):
+        goto(page, title)
+        shot(page, name)
+    print("interaction timings:", TIMINGS)
