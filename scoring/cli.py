@@ -82,16 +82,14 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from scoring.engine import Engine, as_output, write_scores_csv
+    from scoring.engine import Engine, as_output, scores_csv, scores_parquet, write_atomically
 
     model, ds = _load(args)
     as_of = parse_date(args.as_of)
     frame = Engine(ds, as_of).score(model, explain=args.explain)
     out = as_output(frame, model, args.explain)
-    if args.output.lower().endswith(".parquet"):
-        out.to_parquet(args.output, index=False)
-    else:
-        write_scores_csv(out, args.output)
+    parquet = args.output.lower().endswith(".parquet")
+    write_atomically(args.output, scores_parquet(out) if parquet else scores_csv(out))
     for w in ds.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"scored {len(out):,} leads -> {args.output}", file=sys.stderr)
@@ -113,6 +111,22 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if split is not None:
         result["split"] = split_report(frame, model, split, as_of=as_of, extras=False)
     print(dumps(result) if args.json else render_backtest(result, model))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from scoring.backtest import report
+    from scoring.engine import Engine, write_atomically
+    from scoring.report_html import render_report
+
+    model, ds = _load(args)
+    as_of = parse_date(args.as_of)
+    frame = Engine(ds, as_of).score(model)
+    result = report(frame, model, as_of=as_of, warnings=ds.warnings)
+    page = render_report(model, frame, result, data_label=Path(args.leads).name, version=args.version,
+                         note=args.note, author=args.author)
+    write_atomically(args.output, page.encode("utf-8"))
+    print(f"report written to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -210,6 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--capacity", type=float, help="leads sales can take per month")
     sp.add_argument("--target-precision", type=float, help="conversion rate wanted among qualified leads")
     sp.set_defaults(func=cmd_backtest)
+
+    sp = sub.add_parser("report", help="write the one-page workshop report (self-contained HTML)")
+    sp.add_argument("model")
+    data_args(sp)
+    sp.add_argument("-o", "--output", required=True, help="output .html file")
+    sp.add_argument("--version", help="the model version to print on the report")
+    sp.add_argument("--note", help="the decision's note")
+    sp.add_argument("--author", help="who saved it")
+    sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser("compare", help="two models side by side on the same leads")
     sp.add_argument("model_a")

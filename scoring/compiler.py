@@ -469,7 +469,9 @@ class Compiler:
                 total = exp.Least(this=total, expressions=[lit(model.clamp.max)])
             if model.clamp.min is not None:
                 total = exp.Greatest(this=total, expressions=[lit(model.clamp.min)])
-        mid = mid.select(exp.alias_(total, "score"), copy=False)
+        # PostgreSQL and BigQuery cannot refer to an alias of the same SELECT: `score` gets its own level.
+        mid = exp.select(exp.Star(), exp.alias_(total, "score"), copy=False).from_(
+            mid.subquery("__dims", copy=False), copy=False)
         grades = model.grades
         out_cols: list[exp.Expression] = [
             col("lead_id"), col("fit"), col("engagement"), col("score"),

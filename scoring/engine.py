@@ -10,9 +10,12 @@ compiled query. Moving a weight, a cap, the threshold, tiers or grades never tou
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
+import os
 import threading
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -129,7 +132,7 @@ def as_output(frame: pd.DataFrame, model: Model, explain: bool) -> pd.DataFrame:
     return frame[cols]
 
 
-def write_scores_csv(frame: pd.DataFrame, path: str) -> None:
+def scores_csv(frame: pd.DataFrame) -> bytes:
     """Numbers with 6 decimals (no '-0'), qualified as true/false, empty cells for no grade."""
     out = frame.copy()
     for c in out.columns:
@@ -137,4 +140,25 @@ def write_scores_csv(frame: pd.DataFrame, path: str) -> None:
             out[c] = np.where(out[c].astype(bool), "true", "false")
         elif pd.api.types.is_float_dtype(out[c]):
             out[c] = out[c].round(6) + 0.0
-    out.to_csv(path, index=False, float_format="%.6f", lineterminator="\n")
+    return out.to_csv(index=False, float_format="%.6f", lineterminator="\n").encode("utf-8")
+
+
+def scores_parquet(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def write_atomically(path: str | Path, data: bytes) -> None:
+    """Write beside the target, then rename: a killed process never leaves half a file behind,
+    and an earlier file of the same name stays intact until the new one is complete."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)

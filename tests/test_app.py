@@ -8,7 +8,14 @@ from streamlit.testing.v1 import AppTest
 
 from scoring import session
 
-PAGES = ["pages/overview.py", "pages/data.py", "pages/criteria.py", "pages/backtest.py", "pages/leads.py"]
+PAGES = ["pages/overview.py", "pages/data.py", "pages/criteria.py", "pages/backtest.py", "pages/leads.py",
+         "pages/export.py"]
+
+
+@pytest.fixture(autouse=True)
+def private_library(tmp_path, monkeypatch):
+    """Each test gets its own model library file, never the user's."""
+    monkeypatch.setenv("LEADSCORE_LIBRARY", str(tmp_path / "library.duckdb"))
 
 
 def start(page: str | None = None) -> AppTest:
@@ -142,3 +149,48 @@ def test_the_model_survives_page_changes():
     at.switch_page("pages/criteria.py").run()
     assert at.session_state[session.MODEL].criterion("demo_request").points == 33
     assert not at.exception
+
+
+def save_version(at: AppTest, note: str, author: str = "Ann") -> AppTest:
+    at.text_input(key="save_author").input(author)
+    at.text_input(key="save_note").input(note)
+    at.button(key="FormSubmitter:save_form-Save version").click().run()
+    return at
+
+
+def test_saving_versions_and_a_stale_save_is_refused():
+    from scoring.library import Library
+
+    at = start("pages/export.py")
+    save_version(at, "first agreement")
+    assert not at.exception
+    assert not session.is_dirty(at.session_state)
+    assert at.session_state[session.LIBRARY_REF].version == 1
+    # Someone else saves version 2 meanwhile.
+    lib = Library()
+    lib.save("b2b-fit-engagement", at.session_state[session.MODEL], "Bob", "sales", "sales' change", 1)
+    save_version(at, "my change")
+    assert any("version 2" in w.value for w in at.warning), [w.value for w in at.warning]
+    at.button(key="save_as_new").click().run()
+    assert at.session_state[session.LIBRARY_REF].version == 3
+    assert [v.note for v in lib.versions("b2b-fit-engagement")] == ["first agreement", "sales' change", "my change"]
+
+
+def test_importing_a_model_file_replaces_the_model():
+    from scoring.model import dump_model, load_model
+
+    at = start("pages/export.py")
+    other = load_model(ROOT / "data" / "templates" / "engagement.json")
+    widget = next(w for w in at.get("file_uploader") if w.key == "model_import")
+    widget.upload("engagement.json", dump_model(other).encode()).run()
+    at.button(key="import_use").click().run()
+    assert not at.exception
+    assert dump_model(at.session_state[session.MODEL]) == dump_model(other)
+
+
+def test_importing_a_broken_model_shows_the_message():
+    at = start("pages/export.py")
+    widget = next(w for w in at.get("file_uploader") if w.key == "model_import")
+    widget.upload("bad.json", b'{"criteria": [{"id": "x", "type": "nope"}], "threshold": 1}').run()
+    assert not at.exception
+    assert any("unknown type 'nope'" in e.value for e in at.error)

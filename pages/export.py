@@ -1,0 +1,172 @@
+"""Library and export: save versions with who and why, compare them, import, and download."""
+
+import pandas as pd
+import streamlit as st
+
+from pages import common
+from scoring import session
+from scoring.compiler import DIALECTS, Compiler
+from scoring.engine import as_output, scores_csv, scores_parquet
+from scoring.errors import LeadScoreError
+from scoring.library import ROLES, Library, StaleVersionError, diff_models, slugify
+from scoring.model import dump_model, parse_model_text
+from scoring.report_html import render_report
+
+state = st.session_state
+st.title("Library & export")
+m = common.model()
+ref = state.get(session.LIBRARY_REF)
+library = Library()
+
+# ---- save -----------------------------------------------------------------------------------
+st.subheader("Save a version")
+st.caption(f"Library: `{library.path}` (set LEADSCORE_LIBRARY to use another file). Every save is a new, "
+           "immutable version with who and why.")
+with st.form("save_form"):
+    c1, c2, c3 = st.columns([2, 2, 1])
+    name = c1.text_input("Model name in the library", ref.name if ref else slugify(m.name), key="save_name",
+                         help="Lower-case letters, digits, - and _ (one model per product or segment).")
+    author = c2.text_input("Your name", key="save_author")
+    role = c3.selectbox("Role", ROLES, key="save_role")
+    note = st.text_input("Note: what changed and why", key="save_note")
+    submitted = st.form_submit_button("Save version", type="primary")
+
+
+def do_save(save_as_new: bool) -> None:
+    base = ref.version if ref and ref.name == state["save_name"] else None
+    info = library.save(state["save_name"], m, state["save_author"], state["save_role"], state["save_note"],
+                        base, save_as_new=save_as_new)
+    session.mark_saved(state, session.LibraryRef(info.name, info.version))
+    state.pop("stale_save", None)
+    st.success(f"Saved '{info.name}' version {info.version} ({info.who}, {info.when}).")
+
+
+if submitted:
+    try:
+        do_save(save_as_new=False)
+    except StaleVersionError as exc:
+        state["stale_save"] = str(exc)
+    except LeadScoreError as exc:
+        st.error(str(exc))
+if state.get("stale_save"):
+    st.warning(state["stale_save"])
+    if st.button("Save as a new version anyway", key="save_as_new"):
+        try:
+            do_save(save_as_new=True)
+        except LeadScoreError as exc:
+            st.error(str(exc))
+
+# ---- history, diff, restore -------------------------------------------------------------------
+st.subheader("History")
+try:
+    models = library.models()
+except LeadScoreError as exc:
+    st.error(str(exc))
+    models = []
+if not models:
+    st.info("The library is empty: save a version above.")
+else:
+    names = [s.name for s in models]
+    pick = st.selectbox("Model", names, index=names.index(ref.name) if ref and ref.name in names else 0,
+                        key="history_model")
+    versions = library.versions(pick)
+    st.dataframe(pd.DataFrame([{"version": v.version, "saved": v.when, "by": v.who, "note": v.note,
+                                "model": v.title} for v in reversed(versions)]),
+                 hide_index=True, width="stretch", height=min(300, 38 + 35 * len(versions)))
+    numbers = [v.version for v in versions]
+    h1, h2, h3 = st.columns(3)
+    chosen = h1.selectbox("Version", list(reversed(numbers)), key="history_version")
+    if h2.button("Load this version", key="history_load",
+                 help="Replaces the model being edited" + (" (it has unsaved changes)" if session.is_dirty(state)
+                                                           else "")):
+        loaded, info = library.load(pick, chosen)
+        session.replace_model(state, loaded, ref=session.LibraryRef(info.name, info.version))
+        st.rerun()
+    if h3.button("Restore as the newest version", key="history_restore"):
+        try:
+            info = library.restore(pick, chosen, state.get("save_author") or "app", state.get("save_role", "other"),
+                                   base_version=numbers[-1])
+            st.success(f"Version {chosen} restored as version {info.version}.")
+            st.rerun()
+        except LeadScoreError as exc:
+            st.error(str(exc))
+    if len(numbers) >= 2:
+        st.markdown("**Compare two versions** (changes, and both back-tested on the current data)")
+        d1, d2 = st.columns(2)
+        va = d1.selectbox("From version", numbers, index=len(numbers) - 2, key="diff_a")
+        vb = d2.selectbox("To version", numbers, index=len(numbers) - 1, key="diff_b")
+        ma, _ = library.load(pick, va)
+        mb, _ = library.load(pick, vb)
+        lines = diff_models(ma, mb).lines()
+        st.markdown("\n".join(f"- {line}" for line in lines) if lines else "No differences.")
+        rows = []
+        for label, mv in ((f"v{va}", ma), (f"v{vb}", mb)):
+            try:
+                fr = common.engine().score(mv)
+                r = common.report_for(fr, mv, extras=False)
+                rows.append({"version": label, "AUC": common.num(r["auc"], 3),
+                             "qualified": common.num(r["at_threshold"]["qualified"]),
+                             "precision": common.pct(r["at_threshold"]["precision"]),
+                             "recall": common.pct(r["at_threshold"]["recall"])})
+            except LeadScoreError as exc:
+                rows.append({"version": label, "AUC": f"cannot score: {exc}"})
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+# ---- import -------------------------------------------------------------------------------------
+st.subheader("Import a model file")
+up = st.file_uploader("Model file (JSON or YAML)", type=["json", "yaml", "yml"], key="model_import")
+if up is not None:
+    fmt = "json" if up.name.lower().endswith(".json") else "yaml"
+    try:
+        imported = parse_model_text(up.getvalue().decode("utf-8-sig"), up.name, fmt)
+    except UnicodeDecodeError:
+        st.error(f"{up.name}: not UTF-8 text; a model file is JSON or YAML.")
+    except LeadScoreError as exc:
+        st.error(str(exc))
+    else:
+        st.success(f"{up.name}: a valid model, '{imported.name}', {len(imported.criteria)} criteria.")
+        if session.is_dirty(state):
+            st.warning("Using it replaces the model being edited, which has unsaved changes.")
+        if st.button("Use the imported model", key="import_use"):
+            session.replace_model(state, imported)
+            st.rerun()
+
+# ---- downloads ------------------------------------------------------------------------------------
+st.subheader("Downloads")
+ds = common.dataset()
+slug = slugify(m.name) or "model"
+c1, c2, c3 = st.columns(3)
+c1.download_button("Model file (JSON)", dump_model(m, "json"), f"{slug}.json", "application/json", key="dl_json")
+c2.download_button("Model file (YAML)", dump_model(m, "yaml"), f"{slug}.yaml", "application/yaml", key="dl_yaml")
+dialect = c3.selectbox("SQL dialect", DIALECTS, key="sql_dialect", label_visibility="collapsed")
+roles = ds.roles
+compiler = Compiler(roles, ds.lead_columns, ds.event_columns, dialect=dialect, with_outcome=False,
+                    as_of=state.get(session.AS_OF))
+sql = None
+try:
+    sql = compiler.sql(m) + ";\n"
+    c3.download_button(f"Warehouse SQL ({dialect})", sql, f"{slug}.{dialect}.sql", "application/sql", key="dl_sql")
+except LeadScoreError as exc:
+    c3.error(str(exc))
+frame = common.scored()
+if frame is not None:
+    out = as_output(frame, m, explain=True)
+    s1, s2, s3 = st.columns(3)
+    s1.download_button("Scored leads (CSV)", scores_csv(out), f"{slug}-scores.csv", "text/csv", key="dl_scores_csv")
+    s2.download_button("Scored leads (Parquet)", scores_parquet(out), f"{slug}-scores.parquet",
+                       "application/octet-stream", key="dl_scores_parquet")
+    if s3.button("Prepare the workshop report", key="report_make"):
+        with st.spinner("Drawing the charts..."):
+            r = common.report_for(frame, m)
+            ref = state.get(session.LIBRARY_REF)
+            page = render_report(m, frame, r, data_label=session.source(state).label,
+                                 version=str(ref.version) if ref else None, note=state.get("save_note") or None,
+                                 author=state.get("save_author") or None)
+            state["report_html"] = (dump_model(m), page)
+    made = state.get("report_html")
+    if made and made[0] == dump_model(m):  # a report of an older state of the model is not offered
+        s3.download_button("Download the report (HTML)", made[1], f"{slug}-report.html", "text/html",
+                           key="dl_report", type="primary")
+if sql:
+    with st.expander("Preview the SQL"):
+        st.code(sql, language="sql")
