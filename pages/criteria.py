@@ -34,7 +34,11 @@ if name.strip() and name != m.name:
     session.set_top(state, "name", name.strip())
     st.rerun()
 
-frame = common.scored()
+problems = common.engine().compiler.problems(m)
+frame = None if problems else common.scored()
+if problems:
+    st.error(f"{len(problems)} of {len(m.criteria)} criteria use columns this data does not have (marked below). "
+             "Change their field, turn them off, or start from a template that fits this data.")
 evidence = criterion_evidence(frame, m).set_index("id") if frame is not None else None
 columns = ds.attribute_columns()
 ev_types = event_types(ds)
@@ -217,6 +221,8 @@ def render(c) -> None:
             st.rerun()
         if c.rationale:
             st.caption(f"Why: {c.rationale}")
+        if c.id in problems:
+            st.error(problems[c.id].split(": ", 1)[-1], icon=":material/error:")
         line = evidence_line(c.id)
         if line:
             st.markdown(line)

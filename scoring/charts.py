@@ -145,13 +145,13 @@ def breakdown_chart(parts: pd.DataFrame, title: str = "Why this score") -> alt.C
     df = parts.loc[parts["points"] != 0].copy()
     df["sign"] = np.where(df["points"] >= 0, "adds", "takes off")
     chart = alt.Chart(df).mark_bar().encode(
-        y=alt.Y("criterion:N", sort="-x", title=None),
+        y=alt.Y("criterion:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=260)),
         x=alt.X("points:Q", title="Points"),
         color=alt.Color("sign:N", scale=alt.Scale(domain=["adds", "takes off"], range=[CONVERTED, LOST]),
                         title=""),
         tooltip=["criterion:N", "dimension:N", alt.Tooltip("points:Q", format=".2f"), "owner:N"],
     )
-    return _style(chart.properties(height=max(120, 28 * len(df))), title)
+    return _style(chart.properties(height=max(120, 32 * len(df))), title)
 
 
 def missing_chart(columns: pd.DataFrame) -> alt.Chart:

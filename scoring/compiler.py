@@ -220,9 +220,27 @@ class Compiler:
     def signals(self, model: Model) -> dict[str, dict[str, Signal]]:
         """For each enabled criterion, the named signals its points are computed from."""
         out: dict[str, dict[str, Signal]] = {}
+        problems = []
         for c in model.criteria:
             if c.enabled:
-                out[c.id] = self.criterion_signals(c)
+                try:
+                    out[c.id] = self.criterion_signals(c)
+                except ModelError as exc:
+                    problems.append(str(exc))
+        if len(problems) == 1:
+            raise ModelError(problems[0])
+        if problems:
+            raise ModelError(f"{len(problems)} criteria do not fit this data:\n  " + "\n  ".join(problems))
+        return out
+
+    def problems(self, model: Model) -> dict[str, str]:
+        """Per criterion id, why it cannot be scored on this data (for a message beside each one)."""
+        out = {}
+        for c in model.criteria:
+            try:
+                self.criterion_signals(c)
+            except ModelError as exc:
+                out[c.id] = str(exc)
         return out
 
     def criterion_signals(self, c: Any) -> dict[str, Signal]:

@@ -51,7 +51,17 @@ RESERVED_IDS = (
 )
 
 
+def finite(x: float) -> bool:
+    """math.isfinite that also answers (False) for an int too large to be a float."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
 def _finite(x: float) -> float:
+    if isinstance(x, int) and not isinstance(x, bool) and abs(x) > MAX_ABS_POINTS:
+        raise ValueError(f"must be between -{MAX_ABS_POINTS:g} and {MAX_ABS_POINTS:g}")
     if not math.isfinite(x):
         raise ValueError("must be a finite number (NaN and Infinity are not allowed)")
     if abs(x) > MAX_ABS_POINTS:
@@ -109,12 +119,12 @@ def check_condition(op: str, value: object) -> None:
     if op == "between":
         if not (isinstance(value, list) and len(value) == 2 and all(map(is_number, value))):
             raise ValueError("op 'between' needs a value of two numbers [lo, hi]")
-        if not all(math.isfinite(v) for v in value):
+        if not all(finite(v) for v in value):
             raise ValueError("op 'between' needs finite bounds")
         if value[0] > value[1]:
             raise ValueError(f"op 'between' needs lo <= hi, got [{value[0]}, {value[1]}]")
     elif op in NUMERIC_OPS:
-        if not is_number(value) or not math.isfinite(value):
+        if not is_number(value) or not finite(value):
             raise ValueError(f"op '{op}' needs a number as value, got {value!r}")
     elif op in LIST_OPS:
         if not isinstance(value, list) or not value:
@@ -453,61 +463,212 @@ def migrate(raw: dict, source: str = "model") -> dict:
     return raw
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """Safe YAML without anchors/aliases: aliases let a tiny file expand into a huge one."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise ModelError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
+# A model is at most ~6 levels deep (criteria > criterion > where > condition > value list); past
+# this depth a document is hostile, and YAML parsers slow down quadratically with nesting.
+MAX_DEPTH = 20
+# Longer integers are refused before Python converts them (a 100,000-digit int costs seconds).
+MAX_NUMBER_DIGITS = 30
+_YAML = "tag:yaml.org,2002:"
+_YAML_SCALAR_TAGS = {f"{_YAML}{t}" for t in ("str", "int", "float", "bool", "null")}
 
 
 def _reject_constant(name: str) -> float:
     raise ModelError(f"{name} is not allowed in a model file; use a finite number")
 
 
-def parse_model_text(text: str, source: str = "model", fmt: str | None = None) -> Model:
-    """Parse JSON or YAML (by `fmt`, else by content) into a validated model."""
-    if len(text.encode("utf-8", "replace")) > MAX_MODEL_BYTES:
-        raise ModelError(f"{source}: larger than {MAX_MODEL_BYTES // 1_000_000} MB; not a model file")
-    fmt = fmt or ("json" if text.lstrip().startswith(("{", "[")) else "yaml")
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise ModelError(f"the number {text[:12]}... has {len(text.lstrip('-')):,} digits; too large for a model")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ModelError(f"the number {text[:40]} is out of range; use a finite number")
+    return value
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ModelError(f"duplicate key '{key[:80]}' (a model file names each key once)")
+        out[key] = value
+    return out
+
+
+def _check_depth(raw: object) -> None:
+    """Refuse documents nested deeper than any model can be (iterative: no recursion to exhaust)."""
+    stack: list[tuple[object, int]] = [(raw, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                raise ModelError(f"nested more than {MAX_DEPTH} levels deep; not a model file")
+            items = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in items)
+
+
+def _load_json(text: str) -> object:
     try:
-        if fmt == "json":
-            raw = json.loads(text, parse_constant=_reject_constant)
-        else:
-            raw = yaml.load(text, Loader=_NoAliasLoader)
-    except ModelError as exc:
-        raise ModelError(f"{source}: {exc}") from None
+        raw = json.loads(text, parse_constant=_reject_constant, parse_int=_json_int, parse_float=_json_float,
+                         object_pairs_hook=_json_object)
     except json.JSONDecodeError as exc:
-        raise ModelError(
-            f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
+        raise ModelError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise ModelError(f"nested more than {MAX_DEPTH} levels deep; not a model file") from None
+    _check_depth(raw)
+    return raw
+
+
+class _YamlEntry:
+    """A collection being built from YAML events: a list, or a dict and the key waiting for its value."""
+
+    __slots__ = ("container", "has_key", "key")
+
+    def __init__(self, container: list | dict) -> None:
+        self.container = container
+        self.key: Any = None
+        self.has_key = False
+
+
+def _yaml_scalar(event: Any, resolver: Any, constructor: Any) -> object:
+    """A scalar as JSON would have it: text, an int, a finite float, a boolean or null."""
+    tag = event.tag
+    if tag in (None, "!"):
+        tag = resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+    elif tag not in _YAML_SCALAR_TAGS:
+        raise _yaml_refusal(f"YAML tags are not allowed ('{event.tag}')", event)
+    value = event.value
+    if tag == f"{_YAML}null":
+        return None
+    if tag == f"{_YAML}bool":
+        return constructor.construct_yaml_bool(yaml.ScalarNode(tag, value))
+    if tag == f"{_YAML}int":
+        if sum(ch.isalnum() for ch in value) > MAX_NUMBER_DIGITS:
+            raise _yaml_refusal(f"the number {value[:12]}... is too large for a model", event)
+        return constructor.construct_yaml_int(yaml.ScalarNode(tag, value))
+    if tag == f"{_YAML}float":
+        number = constructor.construct_yaml_float(yaml.ScalarNode(tag, value))
+        if not math.isfinite(number):
+            raise _yaml_refusal(f"'{value[:40]}' is not allowed in a model file; use a finite number", event)
+        return number
+    # str, and the YAML 1.1 extras (timestamps, '<<' merge keys, '='): plain text, as in JSON.
+    return value
+
+
+def _yaml_refusal(message: str, event: Any) -> ModelError:
+    mark = getattr(event, "start_mark", None)
+    at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return ModelError(message + at)
+
+
+def _load_yaml(text: str) -> object:
+    """Safe YAML, built from parser events: JSON's types only, no tags, no aliases, one document,
+    bounded depth, no duplicate keys. Nothing is ever constructed from a tag."""
+    loader_cls = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+    loader = loader_cls(text)
+    resolver = yaml.resolver.Resolver()
+    constructor = yaml.constructor.SafeConstructor()
+    stack: list[_YamlEntry] = []
+    root: object = None
+    documents = 0
+
+    def attach(value: object, event: Any) -> None:
+        nonlocal root
+        if not stack:
+            root = value
+            return
+        top = stack[-1]
+        if isinstance(top.container, list):
+            top.container.append(value)
+        elif not top.has_key:
+            if isinstance(value, list | dict):
+                raise _yaml_refusal("a mapping key must be text, not a list or mapping", event)
+            if value in top.container:
+                raise _yaml_refusal(f"duplicate key '{str(value)[:80]}' (a model file names each key once)",
+                                    event)
+            top.key, top.has_key = value, True
+        else:
+            top.container[top.key] = value
+            top.key, top.has_key = None, False
+
+    try:
+        while True:
+            event = loader.get_event()
+            if isinstance(event, yaml.StreamEndEvent):
+                break
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise _yaml_refusal("only one YAML document is allowed in a model file", event)
+                continue
+            if isinstance(event, yaml.StreamStartEvent | yaml.DocumentEndEvent):
+                continue
+            if isinstance(event, yaml.AliasEvent):
+                raise _yaml_refusal("YAML aliases are not allowed", event)
+            if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+                is_seq = isinstance(event, yaml.SequenceStartEvent)
+                if event.tag not in (None, "!", f"{_YAML}{'seq' if is_seq else 'map'}"):
+                    raise _yaml_refusal(f"YAML tags are not allowed ('{event.tag}')", event)
+                if len(stack) >= MAX_DEPTH:
+                    raise _yaml_refusal(f"nested more than {MAX_DEPTH} levels deep; not a model file", event)
+                stack.append(_YamlEntry([] if is_seq else {}))
+                continue
+            if isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+                attach(stack.pop().container, event)
+                continue
+            attach(_yaml_scalar(event, resolver, constructor), event)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ModelError(f"{source}: invalid YAML{at}: {problem}") from None
-    except RecursionError:
-        raise ModelError(f"{source}: nested too deeply to be a model file") from None
+        raise ModelError(f"invalid YAML{at}: {problem}") from None
+    except (ValueError, OverflowError) as exc:  # a scalar the constructor cannot read
+        raise ModelError(f"invalid YAML: {str(exc)[:200]}") from None
+    finally:
+        loader.dispose()
+    return root
+
+
+def parse_model_text(text: str, source: str = "model", fmt: str | None = None) -> Model:
+    """Parse JSON or YAML (by `fmt`, else by content) into a validated model.
+
+    Hostile documents are refused before they cost much: size first, then depth, aliases, tags,
+    NaN/Infinity, over-long numbers and duplicate keys while parsing, then the schema's rules.
+    """
+    if len(text) > MAX_MODEL_BYTES or len(text.encode("utf-8", "replace")) > MAX_MODEL_BYTES:
+        raise ModelError(f"{source}: larger than {MAX_MODEL_BYTES // 1_000_000} MB; not a model file")
+    fmt = fmt or ("json" if text.lstrip().startswith(("{", "[")) else "yaml")
+    try:
+        raw = _load_json(text) if fmt == "json" else _load_yaml(text)
+    except ModelError as exc:
+        raise ModelError(f"{source}: {exc}") from None
     return validate_model(raw, source)
 
 
-def load_model(path: str | Path) -> Model:
-    """Read a model file; the message names the file on any problem."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"{p}: cannot read model file ({exc.strerror or exc})") from None
+def parse_model_bytes(data: bytes, source: str = "model", fmt: str | None = None) -> Model:
+    """An uploaded or read file's bytes: size checked before decoding, UTF-8 (with or without BOM)."""
     if len(data) > MAX_MODEL_BYTES:
-        raise ModelError(f"{p}: larger than {MAX_MODEL_BYTES // 1_000_000} MB; not a model file")
+        raise ModelError(f"{source}: larger than {MAX_MODEL_BYTES // 1_000_000} MB; not a model file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ModelError(f"{p}: not UTF-8 text; a model file is JSON or YAML") from None
+        raise ModelError(f"{source}: not UTF-8 text; a model file is JSON or YAML") from None
+    return parse_model_text(text, source, fmt)
+
+
+def load_model(path: str | Path) -> Model:
+    """Read a model file; the message names the file on any problem. Never reads more than the limit."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(MAX_MODEL_BYTES + 1)
+    except OSError as exc:
+        raise ModelError(f"{p}: cannot read model file ({exc.strerror or exc})") from None
     fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}.get(p.suffix.lower())
-    return parse_model_text(text, str(p), fmt)
+    return parse_model_bytes(data, str(p), fmt)
 
 
 def dump_criterion(c: Any) -> dict:

@@ -39,9 +39,10 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    library = tmp_path_factory.mktemp("library") / "library.duckdb"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LEADSCORE_LIBRARY": str(library)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
          str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
@@ -169,7 +170,40 @@ def test_4_open_a_lead_breakdown(ui):
     shot(page, "4_leads")
 
 
-def test_5_upload_a_real_csv_and_map_it(ui):
+def test_5_library_save_download_and_import(ui, tmp_path):
+    page = ui
+    goto(page, "Library")
+    page.locator(".st-key-save_author input").fill("Ann")
+    page.locator(".st-key-save_note input").fill("Workshop agreement")
+    page.get_by_role("button", name="Save version").click()
+    settle(page)
+    expect(page.locator("[data-testid='stMain']")).to_contain_text("version 1")
+    with page.expect_download() as dl:
+        page.locator(".st-key-dl_json button").click()
+    model_file = tmp_path / "model.json"
+    dl.value.save_as(model_file)
+    assert '"format": "leadscore-model"' in model_file.read_text(encoding="utf-8")
+    page.locator(".st-key-report_make button").click()
+    settle(page)
+    with page.expect_download() as dl:
+        page.locator(".st-key-dl_report button").click()
+    report = SHOTS / "report.html"
+    dl.value.save_as(report)
+    assert report.read_text(encoding="utf-8").count("data:image/png;base64,") >= 3
+    page.locator(".st-key-model_import input[type='file']").set_input_files(str(model_file))
+    settle(page)
+    expect(page.locator("[data-testid='stMain']")).to_contain_text("a valid model")
+    page.locator(".st-key-import_use button").click()
+    settle(page)
+    no_exception(page)
+    shot(page, "6_library")
+    viewer = page.context.new_page()
+    viewer.goto(report.as_uri())
+    viewer.screenshot(path=str(SHOTS / "6_report.png"), full_page=True)
+    viewer.close()
+
+
+def test_6_upload_a_real_csv_and_map_it(ui):
     page = ui
     goto(page, "Data")
     shot(page, "5a_data_sample")
@@ -186,10 +220,10 @@ def test_5_upload_a_real_csv_and_map_it(ui):
     shot(page, "5b_data_uploaded")
 
 
-def test_6_pages_on_uploaded_data_show_messages_not_tracebacks(ui):
+def test_7_pages_on_uploaded_data_show_messages_not_tracebacks(ui):
     page = ui
-    for title, name in (("Criteria", "6a_criteria_bank"), ("Back-test", "6b_backtest_bank"),
-                        ("Overview", "6c_overview_bank")):
+    for title, name in (("Criteria", "7a_criteria_bank"), ("Back-test", "7b_backtest_bank"),
+                        ("Overview", "7c_overview_bank"), ("Leads", "7d_leads_bank")):
         goto(page, title)
         shot(page, name)
     print("interaction timings:", TIMINGS)
