@@ -14,6 +14,7 @@ from scoring.backtest import (
     months_span,
     psi,
     report,
+    round_up,
     threshold_for_capacity,
     threshold_for_precision,
 )
@@ -60,8 +61,9 @@ def on_slider() -> None:
 lo = math.floor(min(frame["score"].min(), m.threshold))
 hi = math.ceil(max(frame["score"].max(), m.threshold))
 hi = hi if hi > lo else lo + 1
+step = 1.0 if hi - lo > 20 else 0.1
 st.slider("Hand-off threshold (score at or above goes to sales)", min_value=float(lo), max_value=float(hi),
-          value=float(m.threshold), step=1.0 if hi - lo > 20 else 0.1, key=f"m{rev}_threshold",
+          value=float(m.threshold), step=step, format="%.0f" if step == 1.0 else "%.1f", key=f"m{rev}_threshold",
           on_change=on_slider)
 common.section_error("threshold")
 
@@ -87,7 +89,7 @@ with b1.container(border=True):
     st.markdown("**Sales capacity**")
     cap = st.number_input("Sales can take N leads a month", min_value=1.0, value=300.0, step=10.0, format="%g",
                           key="capacity")
-    t_cap = threshold_for_capacity(curve, cap, months)
+    t_cap = round_up(threshold_for_capacity(curve, cap, months), step)
     c = consequences(curve, t_cap, months)
     if c is None:
         st.info("Even the highest score hands over more leads than that.")
@@ -99,7 +101,7 @@ with b2.container(border=True):
     st.markdown("**Target conversion rate**")
     target = st.number_input("Qualified leads should convert at (%)", min_value=1.0, max_value=100.0, value=30.0,
                              step=1.0, format="%g", key="target_precision")
-    t_prec = threshold_for_precision(curve, target / 100)
+    t_prec = round_up(threshold_for_precision(curve, target / 100), step)
     c = consequences(curve, t_prec, months)
     if c is None:
         st.info("No threshold reaches that conversion rate on this history.")

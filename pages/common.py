@@ -82,7 +82,7 @@ def dataset() -> Dataset:
     try:
         return _dataset(src)
     except LeadScoreError as exc:
-        st.error(f"The data set '{src.label}' cannot be loaded: {exc}")
+        st.error(f"The data set '{src.label}' cannot be loaded: {src.humanize(str(exc))}")
         st.page_link("pages/data.py", label="Choose other data", icon=":material/table:")
         st.stop()
         raise
@@ -116,7 +116,8 @@ def report_for(frame: pd.DataFrame, m: Model, as_of: datetime | None = None, **k
     if key not in cache:
         while len(cache) >= 4:
             cache.pop(next(iter(cache)))
-        cache[key] = report(frame, m, as_of=as_of, warnings=dataset().warnings, **kw)
+        src = session.source(st.session_state)
+        cache[key] = report(frame, m, as_of=as_of, warnings=[src.humanize(w) for w in dataset().warnings], **kw)
     return cache[key]
 
 

@@ -135,7 +135,8 @@ else:
                 parse_mapping(mapping)
                 label = leads_up.name + (f" + {events_up.name}" if events_up else "")
                 src = DataSource(label, str(leads_path), str(events_path) if events_path else None,
-                                 json.dumps(mapping, sort_keys=True))
+                                 json.dumps(mapping, sort_keys=True), leads_name=leads_up.name,
+                                 events_name=events_up.name if events_up else None)
                 load_dataset(src.leads, src.events, src.mapping)  # fail here, beside the button
                 switch_to(src)
                 st.rerun()
@@ -159,7 +160,7 @@ cols[2].metric("Lost", common.num(p.get("lost")))
 cols[3].metric("Open", common.num(p.get("open")))
 cols[4].metric("Events", common.num(p.get("events", 0)))
 for w in p["warnings"]:
-    st.warning(w, icon=":material/warning:")
+    st.warning(src.humanize(w), icon=":material/warning:")
 for col_name, (lo, hi) in p["date_range"].items():
     if lo is not None:
         st.caption(f"**{col_name}**: {lo:%Y-%m-%d} to {hi:%Y-%m-%d}")

@@ -212,6 +212,14 @@ def threshold_for_precision(curve: Curve, target: float) -> float | None:
     return None if len(ok) == 0 else float(curve.thresholds[ok[-1]])
 
 
+def round_up(threshold: float | None, step: float) -> float | None:
+    """A found threshold rounded up to the slider's step: a higher threshold never hands sales
+    more leads, so a capacity limit still holds, and people get a number they can say aloud."""
+    if threshold is None:
+        return None
+    return round(math.ceil(threshold / step - 1e-9) * step, 6)
+
+
 def threshold_max_f1(curve: Curve) -> float | None:
     if curve.pos == 0 or len(curve.thresholds) == 0:
         return None

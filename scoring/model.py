@@ -115,7 +115,10 @@ class Condition(Strict):
 def check_condition(op: str, value: object) -> None:
     """The value rules of each op, shared by attribute criteria and `where` conditions."""
     if op not in OPS:
-        raise ValueError(f"unknown op '{op}' (expected one of {', '.join(OPS)})")
+        raise ValueError(f"unknown op '{op[:40]}' (expected one of {', '.join(OPS)})")
+    items = value if isinstance(value, list) else [value]
+    if any(is_number(v) and not finite(v) for v in items):
+        raise ValueError("values must be finite numbers (NaN and Infinity are not allowed)")
     if op == "between":
         if not (isinstance(value, list) and len(value) == 2 and all(map(is_number, value))):
             raise ValueError("op 'between' needs a value of two numbers [lo, hi]")
@@ -125,7 +128,7 @@ def check_condition(op: str, value: object) -> None:
             raise ValueError(f"op 'between' needs lo <= hi, got [{value[0]}, {value[1]}]")
     elif op in NUMERIC_OPS:
         if not is_number(value) or not finite(value):
-            raise ValueError(f"op '{op}' needs a number as value, got {value!r}")
+            raise ValueError(f"op '{op}' needs a number as value, got {repr(value)[:40]}")
     elif op in LIST_OPS:
         if not isinstance(value, list) or not value:
             raise ValueError(f"op '{op}' needs a non-empty list as value")

@@ -41,10 +41,19 @@ class DataSource:
     events: str | None
     mapping_json: str = "{}"
     default_template: str | None = None
+    leads_name: str | None = None
+    events_name: str | None = None
 
     @property
     def mapping(self) -> Mapping:
         return Mapping.model_validate(json.loads(self.mapping_json))
+
+    def humanize(self, text: str) -> str:
+        """Messages name files as the user knows them, not by where the app keeps them."""
+        for path, name in ((self.leads, self.leads_name), (self.events, self.events_name)):
+            if path:
+                text = text.replace(path, name or Path(path).name)
+        return text
 
 
 @dataclass(frozen=True)

@@ -314,6 +314,8 @@ def bin_stats(member: np.ndarray, y: np.ndarray) -> BinStats:
     rate = k / n if n else None
     lift = rate / base if rate is not None and base else None
     woe = iv = None
+    if n == 0:
+        return BinStats(int(m.sum()), 0, 0, None, None, None, 0.0 if pos_all > 0 and neg_all > 0 else None)
     if pos_all > 0 and neg_all > 0:
         p = (k + SMOOTH) / (pos_all + SMOOTH)
         q = (n - k + SMOOTH) / (neg_all + SMOOTH)
