@@ -57,11 +57,15 @@ class Curve:
         return float(np.max(self.cum_pos / self.pos - self.cum_neg / self.neg))
 
     def sweep(self) -> list[dict]:
+        """One row per distinct score, descending (vectorised: a million distinct decayed scores
+        are normal on large data)."""
         qualified = self.cum_pos + self.cum_neg
+        precision = (self.cum_pos / np.maximum(qualified, 1)).tolist()
+        recall = (self.cum_pos / self.pos).tolist() if self.pos else [None] * len(qualified)
         return [
-            {"threshold": float(t), "qualified": int(n), "precision": _div(p, n),
-             "recall": _div(p, self.pos)}
-            for t, n, p in zip(self.thresholds, qualified, self.cum_pos, strict=True)
+            {"threshold": t, "qualified": n, "precision": p, "recall": r}
+            for t, n, p, r in zip(self.thresholds.tolist(), qualified.astype(np.int64).tolist(), precision, recall,
+                                  strict=True)
         ]
 
 

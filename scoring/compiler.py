@@ -40,6 +40,17 @@ from scoring.sql import col, ident, lit
 
 DIALECTS = ("duckdb", "postgres", "spark", "bigquery", "snowflake")
 WHITESPACE = " \t\n\r\x0b\x0c"
+# Text that reads as a number in DuckDB and in Python's float(): digits with single '_' separators.
+_DIGITS = "[0-9]+(_[0-9]+)*"
+NUMBER_SHAPE = f"^[+-]?({_DIGITS}([.]({_DIGITS})?)?|[.]{_DIGITS})([eE][+-]?{_DIGITS})?$"
+# PostgreSQL reads through NUMERIC, whose range ends near 1e131072: exponents keep to four digits there.
+PG_NUMBER_SHAPE = f"^[+-]?({_DIGITS}([.]({_DIGITS})?)?|[.]{_DIGITS})([eE][+-]?0*[0-9]{{1,4}})?$"
+DOUBLE_MAX = "1.7976931348623157e308"
+# ISO 8601 date or date-time as DuckDB's cast reads it (spaces around, a zone suffix that it ignores).
+TIMESTAMP_SHAPE = (
+    "^ *[0-9]{4}-(0?[1-9]|1[0-2])-(0?[1-9]|[12][0-9]|3[01])"
+    "([T ]([01]?[0-9]|2[0-3]):[0-5]?[0-9](:[0-5]?[0-9]([.][0-9]+)?)?( ?(Z|[+-][0-9]{2}(:?[0-9]{2})?))?)? *$"
+)
 OUTPUT_COLUMNS = (
     "lead_id", "fit", "engagement", "score", "fit_grade", "engagement_grade", "tier", "qualified",
 )
@@ -131,25 +142,104 @@ class Compiler:
         """The value read as a finite number, NULL when it does not read as one ('nan', 'inf')."""
         text = self.trimmed(e)
         double = exp.DataType.build("DOUBLE")
-        if self.dialect in ("duckdb", "spark", "snowflake", "bigquery"):
+        if self.dialect == "duckdb":
             n = exp.TryCast(this=text, to=double)
             # n - n = 0 holds for every finite number and fails for NaN and the infinities.
             finite = exp.EQ(this=exp.Sub(this=n, expression=n.copy()), expression=lit(0.0))
             return exp.Case().when(finite, n.copy(), copy=False)
-        # PostgreSQL has no TRY_CAST: guard the cast with the shape of a decimal number.
-        shape = r"^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$"
-        return exp.Case().when(
-            exp.RegexpLike(this=text, expression=exp.Literal.string(shape)), exp.cast(text, double)
-        )
+        # Elsewhere casts read more than Python's float() does ('1.5d' and '0x1p3' in Spark, '1_000' nowhere):
+        # only text of DuckDB's (and Python's) number shape is cast, with its digit separators removed.
+        digits = exp.Replace(this=text, expression=exp.Literal.string("_"), replacement=exp.Literal.string(""))
+        if self.dialect != "postgres":
+            n = exp.TryCast(this=digits, to=double, safe=True, requires_string=True)
+            finite = exp.EQ(this=exp.Sub(this=n, expression=n.copy()), expression=lit(0.0))
+            inner: exp.Expression = exp.Case().when(finite, n.copy(), copy=False)
+            return exp.Case().when(self._matches(text.copy(), NUMBER_SHAPE), inner, copy=False)
+        # PostgreSQL has no TRY_CAST and a cast out of double range fails the whole query: read the text as
+        # NUMERIC (exact, no overflow for the exponents the shape allows) and convert only what fits.
+        num = exp.cast(digits, exp.DataType.build("DECIMAL"))
+        size = exp.Abs(this=num.copy())
+        fits = exp.Case().when(exp.LT(this=size, expression=exp.Literal.number("1e-307")), lit(0.0), copy=False)
+        fits = fits.when(exp.LT(this=size.copy(), expression=exp.Literal.number(DOUBLE_MAX)),
+                         exp.cast(num.copy(), double), copy=False)
+        return exp.Case().when(self._matches(text.copy(), PG_NUMBER_SHAPE), fits, copy=False)
+
+    def _matches(self, text: exp.Expression, pattern: str) -> exp.Expression:
+        """A regular-expression test; patterns hold no backslash, so every dialect's literal reads the same."""
+        return exp.RegexpLike(this=text, expression=exp.Literal.string(pattern))
 
     def timestamp(self, e: exp.Expression) -> exp.Expression:
-        ts = exp.DataType.build("TIMESTAMP")
-        if self.dialect == "postgres":
-            return exp.cast(e, ts)
-        return exp.TryCast(this=e, to=ts)
+        """A timestamp column (typed or text) as a zone-less TIMESTAMP; unreadable text is NULL.
+
+        DuckDB keeps its plain TRY_CAST. The other dialects cast only text of the ISO shape DuckDB reads
+        (their own casts also read epoch numbers, US dates or tabs), to a type without a time zone, so
+        the session's time zone never moves a value.
+        """
+        if self.dialect == "duckdb":
+            return exp.TryCast(this=e, to=exp.DataType.build("TIMESTAMP"))
+        raw = exp.cast(e, exp.DataType.build("VARCHAR"))
+        text = exp.Trim(this=raw.copy(), expression=exp.Literal.string(" "))
+        shape = self._matches(raw, TIMESTAMP_SHAPE)
+        if self.dialect != "postgres":
+            ts = exp.DataType.build("DATETIME" if self.dialect == "bigquery" else "TIMESTAMPNTZ")
+            return exp.Case().when(shape, exp.TryCast(this=text, to=ts, safe=True, requires_string=True), copy=False)
+        # PostgreSQL: a shape-valid text can still name a day that does not exist (2025-02-30), and that
+        # cast would fail the whole query: check the day against the month's length first.
+        def part(source: exp.Expression, sep: str, i: int) -> exp.Expression:
+            return exp.SplitPart(this=source, delimiter=exp.Literal.string(sep), part_index=exp.Literal.number(i))
+
+        def integer(x: exp.Expression) -> exp.Expression:
+            return exp.cast(x, exp.DataType.build("INT"))
+
+        y, m = integer(part(text, "-", 1)), integer(part(text.copy(), "-", 2))
+        d = integer(part(part(part(text.copy(), "-", 3), "T", 1), " ", 1))
+
+        def divisible(n: int) -> exp.Expression:
+            return exp.EQ(this=exp.Mod(this=y.copy(), expression=exp.Literal.number(n)),
+                          expression=exp.Literal.number(0))
+
+        leap = exp.Or(this=exp.Paren(this=exp.And(this=divisible(4), expression=exp.Not(this=divisible(100)))),
+                      expression=divisible(400))
+        days = _case([
+            (exp.In(this=m, expressions=[exp.Literal.number(v) for v in (4, 6, 9, 11)]), exp.Literal.number(30)),
+            (exp.EQ(this=m.copy(), expression=exp.Literal.number(2)),
+             _case([(leap, exp.Literal.number(29))], exp.Literal.number(28))),
+        ], exp.Literal.number(31))
+        real_day = exp.And(this=exp.LTE(this=d, expression=days),
+                           expression=exp.GTE(this=y.copy(), expression=exp.Literal.number(1)))
+        cast = exp.cast(text.copy(), exp.DataType.build("TIMESTAMP"))
+        return exp.Case().when(shape, exp.Case().when(real_day, cast, copy=False), copy=False)
+
+    def now(self) -> exp.Expression:
+        """The current moment in UTC without a zone, whatever the session's time zone is."""
+        if self.dialect in ("duckdb", "postgres"):
+            return exp.AtTimeZone(this=exp.CurrentTimestamp(), zone=exp.Literal.string("UTC"))
+        if self.dialect == "bigquery":  # a TIMESTAMP cast to DATETIME is read in UTC
+            return exp.cast(exp.CurrentTimestamp(), exp.DataType.build("DATETIME"))
+        utc = exp.ConvertTimezone(target_tz=exp.Literal.string("UTC"), timestamp=exp.CurrentTimestamp())
+        return exp.cast(utc, exp.DataType.build("TIMESTAMPNTZ"))
+
+    def timestamp_literal(self, value: datetime) -> exp.Expression:
+        text = lit(value.strftime("%Y-%m-%d %H:%M:%S.%f"))
+        if self.dialect in ("spark", "snowflake"):  # their plain TIMESTAMP may carry the session's zone
+            return exp.cast(text, exp.DataType.build("TIMESTAMPNTZ"))
+        return exp.cast(text, exp.DataType.build("TIMESTAMP"))
+
+    def row_number(self) -> exp.Expression:
+        """Row numbers in the order rows are read (file order where the engine has one)."""
+        if self.dialect == "spark":  # Spark refuses an unordered ROW_NUMBER; this id follows the read order
+            order = exp.Order(expressions=[exp.Ordered(this=exp.Anonymous(this="MONOTONICALLY_INCREASING_ID"))])
+            return exp.Window(this=exp.RowNumber(), order=order)
+        if self.dialect == "snowflake":  # Snowflake wants an ORDER BY in ROW_NUMBER's window
+            return exp.Window(this=exp.RowNumber(), order=exp.Order(expressions=[exp.Ordered(this=exp.Null())]))
+        return exp.Window(this=exp.RowNumber())
 
     def age_days(self, later: exp.Expression, earlier: exp.Expression) -> exp.Expression:
-        micros = exp.DateDiff(this=later, expression=earlier, unit=exp.var("MICROSECOND"))
+        unit = exp.var("MICROSECOND")
+        if self.dialect == "bigquery":  # DATE_DIFF is for DATE; the timestamps here are DATETIME
+            micros: exp.Expression = exp.DatetimeDiff(this=later, expression=earlier, unit=unit)
+        else:
+            micros = exp.DateDiff(this=later, expression=earlier, unit=unit)
         return exp.Div(this=exp.cast(micros, exp.DataType.build("DOUBLE")), expression=lit(86_400_000_000.0))
 
     def missing(self, e: exp.Expression, na_values: list[str]) -> exp.Expression:
@@ -346,10 +436,6 @@ class Compiler:
             query = query.with_(name, as_=cte)
         return query
 
-    @staticmethod
-    def timestamp_literal(value: datetime) -> exp.Expression:
-        return exp.cast(lit(value.strftime("%Y-%m-%d %H:%M:%S.%f")), exp.DataType.build("TIMESTAMP"))
-
     def event_alias(self, field: str) -> str:
         return f"__e_{_key(field)}"
 
@@ -360,7 +446,7 @@ class Compiler:
         lead_sigs = [s for s in sigs.values() if s.kind == "lead"]
         ev_sigs = [s for s in sigs.values() if s.kind in ("event", "idle")]
         r = self.roles
-        row_no = exp.Window(this=exp.RowNumber())
+        row_no = self.row_number()
         key = (self.trimmed(col(r.id)) if r.id else exp.cast(row_no.copy(), exp.DataType.build("VARCHAR")))
         l_cols: list[exp.Expression] = [
             exp.alias_(row_no, "__ord"),
@@ -391,8 +477,7 @@ class Compiler:
         else:
             latest = exp.select(exp.Max(this=col("__at", "__e"))).from_("__e").join(
                 "__l", on=exp.EQ(this=col("__lead", "__e"), expression=col("__id", "__l")))
-            now = exp.cast(exp.CurrentTimestamp(), exp.DataType.build("TIMESTAMP"))
-            asof = exp.Coalesce(this=col("__outcome_at"), expressions=[exp.Subquery(this=latest), now])
+            asof = exp.Coalesce(this=col("__outcome_at"), expressions=[exp.Subquery(this=latest), self.now()])
         ctes.append(("__la", exp.select(exp.Star(), exp.alias_(asof, "__asof")).from_("__l")))
         prep_cols: list[exp.Expression] = [col(b, "__la") for b in BASE]
         prep_cols += [col(s.name, "__la") for s in lead_sigs]
@@ -527,5 +612,18 @@ class Compiler:
         return query
 
     def sql(self, model: Model, *, explain: bool = True, pretty: bool = True) -> str:
-        return self.full_query(model, explain=explain).sql(self.dialect, pretty=pretty)
+        return self.render(self.full_query(model, explain=explain), pretty=pretty)
+
+    def render(self, query: exp.Expression, *, pretty: bool = True) -> str:
+        """The query as text in this dialect.
+
+        Snowflake folds unquoted names to upper case and keeps quoted ones as written, so an unquoted
+        alias (`__id`) and a quoted reference to it (`"__id"`) would miss each other there: every name
+        is quoted, which also keeps the output columns in lower case, as `score --explain` names them.
+        """
+        if self.dialect == "snowflake":
+            query = query.copy()
+            for name in query.find_all(exp.Identifier):
+                name.set("quoted", True)
+        return query.sql(self.dialect, pretty=pretty)
 

@@ -150,7 +150,22 @@ def resolve_column(name: str, columns: list[str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+SNIFF_BYTES = 1 << 16
+DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_MAGIC = ((b"PAR1", "parquet"), (b"PK\x03\x04", "excel"), (b"\xd0\xcf\x11\xe0", "excel"))
+
+
 def _file_kind(path: Path) -> str:
+    """'parquet', 'excel' or 'csv': by the file's first bytes, else by its suffix."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        head = b""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         return "parquet"
@@ -159,60 +174,217 @@ def _file_kind(path: Path) -> str:
     return "csv"
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[str]:
-    """CSV as text, delimiter sniffed; UTF-8 (with or without BOM), else Latin-1."""
-    last: Exception | None = None
-    for encoding in ("utf-8", "latin-1"):
+def _text_encoding(path: Path, head: bytes, source: str) -> str:
+    """'utf-8' (with or without BOM), 'utf-16', 'cp1252' or 'latin-1'; DataError for binary data."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if b"\x00" in head:
+        raise DataError(f"{source}: not a text file (it holds binary data); expected CSV, Excel (.xlsx) or Parquet")
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        head.decode("cp1252")  # Windows' Western encoding: Latin-1 plus curly quotes, dashes, the euro sign
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _sniff(sample: str, complete: bool) -> tuple[str, list[str]]:
+    """The delimiter (the one that splits the header into most columns that the following rows
+    agree with) and the header's cells."""
+    import csv
+    import io
+
+    lines = sample.splitlines(keepends=True)
+    if not complete and len(lines) > 1:
+        lines = lines[:-1]  # the sample may end in the middle of a line
+    lines = lines[:200]
+    best: tuple = ()
+    choice = (",", [])
+    for i, delim in enumerate(DELIMITERS):
         try:
-            con.execute(
-                f"CREATE OR REPLACE TABLE {q(table)} AS SELECT * FROM read_csv(?, header = true, "
-                f"all_varchar = true, encoding = {quote_literal(encoding)}, "
-                "null_padding = false, strict_mode = true)",
-                [str(path)],
-            )
-            return _columns(con, table)
-        except duckdb.Error as exc:
-            last = exc
-            if "unicode" not in str(exc).lower() and "encoding" not in str(exc).lower():
-                break
-    raise DataError(f"{path}: cannot read as CSV: {_first_line(last)}") from None
+            rows = list(csv.reader(io.StringIO("".join(lines)), delimiter=delim, quotechar='"', doublequote=True,
+                                   strict=False))
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        width = len(rows[0])
+        agree = sum(len(r) == width for r in rows[1:]) / max(len(rows) - 1, 1)
+        score = (width > 1, agree, width, -i)
+        if score > best:
+            best, choice = score, (delim, rows[0])
+    return choice
+
+
+def _header_names(cells: list[str], source: str, warnings: list[str]) -> list[str]:
+    """Header cells as column names: blank ones are an error, repeated ones get a suffix (DuckDB
+    names ignore case, so 'Email' and 'email' are the same name)."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for i, cell in enumerate(cells, 1):
+        name = cell.lstrip("\ufeff")
+        if not name.strip():
+            raise DataError(f"{source}: column {i} has no name in the header")
+        if name.lower() in seen:
+            n = 2
+            while f"{name}_{n}".lower() in seen:
+                n += 1
+            warnings.append(f"{source}: column {i} repeats the name '{name}'; it is read as '{name}_{n}'")
+            name = f"{name}_{n}"
+        seen.add(name.lower())
+        names.append(name)
+    return names
+
+
+def _csv_error(exc: Exception, source: str) -> DataError:
+    """DuckDB's CSV error as a message naming the data row (line numbers count the header)."""
+    import re
+
+    text = str(exc)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    original = re.search(r"Original Line: ?(.*)", text)
+    shown = f" ({original.group(1).strip()[:80]})" if original and original.group(1).strip() else ""
+    if line:
+        n = int(line.group(1))
+        where = f"{source}: data row {n - 1} (line {n})"
+        counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+        if counts:
+            return DataError(f"{where} has {counts.group(2)} values, but the header has {counts.group(1)} "
+                             f"columns{shown}")
+        if "unterminated quote" in text.lower():
+            return DataError(f"{where}: a quoted value is never closed (a '\"' is missing){shown}")
+        if "maximum line size" in text.lower():
+            return DataError(f"{where} is longer than DuckDB's 2 MB limit for one row")
+        return DataError(f"{where}: cannot be read: {_first_line(exc)}")
+    return DataError(f"{source}: cannot read as CSV: {_first_line(exc)}")
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, warnings: list[str] | None = None,
+              source: str | None = None) -> list[str]:
+    """CSV as text, exactly as written. The delimiter (comma, semicolon, tab, pipe) and the encoding
+    (UTF-8 with or without BOM, UTF-16, Windows-1252/Latin-1) are detected; the header is read here
+    and handed to DuckDB, so a row with too many or too few values is an error naming that row."""
+    import os
+    import tempfile
+
+    warnings = warnings if warnings is not None else []
+    source = source or str(path)
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    complete = len(head) < SNIFF_BYTES
+    encoding = _text_encoding(path, head, source)
+    sample = head.decode(encoding, errors="ignore").lstrip("\ufeff")
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
+    if controls > max(3, len(sample) // 50):
+        raise DataError(f"{source}: not a text file (it holds binary data); expected CSV, Excel (.xlsx) or Parquet")
+    if not sample.strip():
+        raise DataError(f"{source}: the file is empty (only blank lines)")
+    first = sample.splitlines()[0]
+    if not first.strip():
+        raise DataError(f"{source}: line 1 is blank; the first line must be the header")
+    delim, cells = _sniff(sample, complete)
+    names = _header_names(cells, source, warnings)
+    read_path, tmp = path, None
+    try:
+        if encoding != "utf-8":  # DuckDB reads UTF-8: write a UTF-8 copy, read it, delete it
+            fd, tmp = tempfile.mkstemp(prefix="leadscore-", suffix=".csv")
+            with open(fd, "w", encoding="utf-8", newline="") as out, \
+                    path.open("r", encoding=encoding, newline="") as src:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+            read_path = Path(tmp)
+        columns = "{" + ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in names) + "}"
+        con.execute(
+            f"CREATE OR REPLACE TABLE {q(table)} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
+            f"columns = {columns}, delim = {quote_literal(delim)}, quote = '\"', escape = '\"', "
+            "encoding = 'utf-8', null_padding = false, strict_mode = true)",
+            [str(read_path)],
+        )
+    except duckdb.Error as exc:
+        raise _csv_error(exc, source) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{source}: cannot be read as {encoding} text ({exc.reason})") from None
+    finally:
+        if tmp is not None:
+            os.unlink(tmp)
+    return _columns(con, table)
 
 
 def _first_line(exc: BaseException | None) -> str:
+    """The gist of a library's error: no SQL echo, no list of possible fixes."""
     text = str(exc or "unknown error").strip()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return " ".join(lines[:3])[:400]
+    kept = []
+    for ln in text.splitlines():
+        if ln.startswith(("LINE ", "Possible fixes", "* ")) or ln.strip().startswith("^"):
+            break
+        if ln.strip():
+            kept.append(ln.strip())
+    return " ".join(kept[:3])[:400] or text[:400]
 
 
-def _read_excel(con: duckdb.DuckDBPyConnection, path: Path, table: str, warnings: list[str]) -> list[str]:
-    """First non-empty sheet, every cell as text; other sheets are named in a warning."""
+def _read_excel(con: duckdb.DuckDBPyConnection, path: Path, table: str, warnings: list[str],
+                source: str | None = None) -> list[str]:
+    """The first sheet with data, every cell as text; the message names the sheet used and the others."""
     import pandas as pd
 
+    source = source or str(path)
     try:
-        sheets = pd.read_excel(path, sheet_name=None, dtype=str, keep_default_na=False)
+        names = _sheet_with_data(path)
+        used = next((n for n, has in names if has), None)
+        if used is None:
+            raise DataError(f"{source}: the workbook has no sheet with data")
+        frame = pd.read_excel(path, sheet_name=used, dtype=str, keep_default_na=False)
+    except DataError:
+        raise
+    except ImportError:
+        raise DataError(f"{source}: old Excel 97-2003 workbooks (.xls) cannot be read; save it as .xlsx or CSV") \
+            from None
     except Exception as exc:
-        raise DataError(f"{path}: cannot read as Excel: {_first_line(exc)}") from None
-    used = next((n for n, df in sheets.items() if len(df.columns)), None)
-    if used is None:
-        raise DataError(f"{path}: the workbook has no sheet with data")
-    if len(sheets) > 1:
-        others = ", ".join(f"'{n}'" for n in sheets if n != used)
-        warnings.append(f"{path.name}: read sheet '{used}'; other sheets ignored: {others}")
-    frame = sheets[used].replace({"": None})
-    frame.columns = [str(c) for c in frame.columns]
+        raise DataError(f"{source}: cannot read as Excel: {_first_line(exc)}") from None
+    if len(names) > 1:
+        others = ", ".join(f"'{n}'" for n, _ in names if n != used)
+        warnings.append(f"{Path(source).name}: read sheet '{used}'; other sheets ignored: {others}")
+    cells = ["" if str(c).startswith("Unnamed: ") else str(c) for c in frame.columns]
+    frame.columns = _header_names(cells, f"{source} (sheet '{used}')", warnings)
+    frame = frame.replace({"": None})
     con.register("__excel", frame)
     con.execute(f"CREATE OR REPLACE TABLE {q(table)} AS SELECT * FROM __excel")
     con.unregister("__excel")
     return _columns(con, table)
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> list[str]:
+def _sheet_with_data(path: Path) -> list[tuple[str, bool]]:
+    """Every sheet's name and whether it holds any value (read-only: the sheets are not loaded)."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        out = []
+        for ws in book.worksheets:
+            has = any(v not in (None, "") for row in ws.iter_rows(max_row=50, values_only=True) for v in row)
+            out.append((ws.title, has))
+        return out
+    finally:
+        book.close()
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, table: str, source: str | None = None) -> list[str]:
     """A view, not a copy: a 100M-row events file is scanned where it lies."""
     try:
         con.execute(f"CREATE OR REPLACE VIEW {q(table)} AS SELECT * FROM read_parquet({quote_literal(str(path))})")
         return _columns(con, table)
     except duckdb.Error as exc:
-        raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+        raise DataError(f"{source or path}: cannot read as Parquet: {_first_line(exc)}") from None
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -233,7 +405,7 @@ def read_table(con: duckdb.DuckDBPyConnection, path: str | Path, table: str,
     elif kind == "excel":
         cols = _read_excel(con, p, table, warnings)
     else:
-        cols = _read_csv(con, p, table)
+        cols = _read_csv(con, p, table, warnings)
     blank = [i + 1 for i, c in enumerate(cols) if not str(c).strip()]
     if blank:
         raise DataError(f"{p}: column {blank[0]} has no name in the header")
@@ -284,15 +456,24 @@ def _normalise_timestamps(con: duckdb.DuckDBPyConnection, table: str, columns: l
     if not columns:
         return
     exprs = {c: _timestamp_expr(con, table, c) for c in columns}
+    # A day of slack: a local time written without its offset may look a few hours ahead of UTC.
+    future = "CAST(now() AS TIMESTAMP) + INTERVAL 1 DAY"
     for c, (expr, _) in exprs.items():
-        bad = con.execute(
-            f"SELECT count(*), min(rn) FROM (SELECT row_number() OVER () AS rn, {q(c)} AS v, "
-            f"{expr} AS t FROM {q(table)}) WHERE t IS NULL AND NULLIF(TRIM(CAST(v AS VARCHAR)), '') IS NOT NULL"
+        bad, first_bad, ahead, first_ahead, latest = con.execute(
+            "SELECT count(*) FILTER (WHERE t IS NULL AND p IS NOT NULL), min(rn) FILTER (WHERE t IS NULL AND "
+            f"p IS NOT NULL), count(*) FILTER (WHERE t > {future}), min(rn) FILTER (WHERE t > {future}), max(t) "
+            f"FROM (SELECT row_number() OVER () AS rn, NULLIF(TRIM(CAST({q(c)} AS VARCHAR)), '') AS p, "
+            f"{expr} AS t FROM {q(table)})"
         ).fetchone()
-        if bad[0]:
+        if bad:
             warnings.append(
-                f"{source}: column '{c}': {bad[0]:,} value(s) are not dates (first at data row "
-                f"{bad[1]}); they count as missing"
+                f"{source}: column '{c}': {bad:,} value(s) are not dates (first at data row "
+                f"{first_bad}); they count as missing"
+            )
+        if ahead:
+            warnings.append(
+                f"{source}: column '{c}': {ahead:,} date(s) are in the future (first at data row {first_ahead}, "
+                f"latest {latest:%Y-%m-%d}); check the dates and their layout"
             )
     replace = ", ".join(f"{expr} AS {q(c)}" for c, (expr, _) in exprs.items())
     kind = con.execute(

@@ -21,7 +21,8 @@ import pandas as pd
 
 from scoring.compiler import WHITESPACE
 from scoring.dataset import Dataset
-from scoring.sql import q
+from scoring.signals import fmt_number
+from scoring.sql import q, quote_literal
 
 MIN_GROUP = 30          # leads a map key or band needs to get its own points
 MIN_GROUP_SHARE = 0.01  # ... and this share of the leads it is cut on
@@ -43,33 +44,44 @@ class ColumnValues:
 
 
 def read_columns(ds: Dataset, columns: list[str]) -> dict[str, ColumnValues]:
-    """Read lead columns as text in file order, in one query."""
+    """Read lead columns in file order, trimmed, lower-cased and read as numbers, in one query."""
     if not columns:
         return {}
-    sel = ", ".join(f"CAST({q(c)} AS VARCHAR) AS {q(f'c{i}')}" for i, c in enumerate(columns))
-    df = ds.con.cursor().execute(f"SELECT {sel} FROM leads").df()
-    na = {v.strip(WHITESPACE).lower() for v in ds.roles.na_values}
+    ws = quote_literal(WHITESPACE)
+    parts = []
+    for i, c in enumerate(columns):
+        t = f"NULLIF(trim(CAST({q(c)} AS VARCHAR), {ws}), '')"
+        parts.append(f"{t} AS {q(f't{i}')}, lower({t}) AS {q(f'l{i}')}, TRY_CAST({t} AS DOUBLE) AS {q(f'n{i}')}")
+    df = ds.con.cursor().execute(f"SELECT {', '.join(parts)} FROM leads").df()
+    na = sorted({v.strip(WHITESPACE).lower() for v in ds.roles.na_values})
     out = {}
     for i, c in enumerate(columns):
-        out[c] = column_values(c, df[f"c{i}"], na)
+        text = df[f"t{i}"].astype(object).to_numpy()
+        low = df[f"l{i}"].astype(object)
+        missing = low.isna().to_numpy() | (low.isin(na).to_numpy() if na else False)
+        num = df[f"n{i}"].to_numpy(dtype=float, na_value=np.nan, copy=True)
+        out[c] = _values(c, text, low.fillna("").to_numpy(dtype=object), missing, num)
     return out
 
 
 def column_values(name: str, raw: pd.Series, na: set[str]) -> ColumnValues:
-    """Normalise one column of text the way the contract reads attribute values."""
-    s = raw.astype(object)
-    present = s.notna().to_numpy()
-    text = np.array([v.strip(WHITESPACE) if isinstance(v, str) else None for v in s], dtype=object)
-    norm = np.array([t.lower() if t is not None else "" for t in text], dtype=object)
-    missing = ~present | (norm == "") | np.isin(norm, list(na)) if na else ~present | (norm == "")
+    """Normalise one column of text the way the contract reads attribute values (for tests)."""
+    text = np.array([v.strip(WHITESPACE) or None if isinstance(v, str) else None for v in raw.astype(object)],
+                    dtype=object)
+    low = np.array([t.lower() if t is not None else "" for t in text], dtype=object)
+    missing = (low == "") | np.isin(low, sorted(na))
+    num = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(dtype=float, copy=True)
+    return _values(name, text, low, missing, num)
+
+
+def _values(name: str, text: np.ndarray, low: np.ndarray, missing: np.ndarray, num: np.ndarray) -> ColumnValues:
     text = np.where(missing, None, text)
-    norm = np.where(missing, "", norm)
-    num = pd.to_numeric(pd.Series(text), errors="coerce").to_numpy(dtype=float)
-    num[~np.isfinite(num)] = np.nan
+    low = np.where(missing, "", low)
+    num[~np.isfinite(num) | missing] = np.nan
     n_present = int((~missing).sum())
     numeric = n_present > 0 and np.isfinite(num).sum() >= NUMERIC_SHARE * n_present
-    distinct = len(set(norm[~missing]))
-    return ColumnValues(name, text, norm, missing, num, bool(numeric), distinct)
+    distinct = int(pd.Series(low[~missing]).nunique())
+    return ColumnValues(name, text, low, missing, num, bool(numeric), distinct)
 
 
 def name_tokens(name: str) -> list[str]:
@@ -114,7 +126,7 @@ class Grouping:
         codes = np.full(len(cv.norm), k, dtype=np.int64)
         if self.kind == "map":
             index = {key.lower(): i for i, key in enumerate(self.keys or [])}
-            codes = np.array([index.get(v, k) for v in cv.norm], dtype=np.int64)
+            codes = pd.Series(cv.norm).map(index).fillna(k).to_numpy(dtype=np.int64, copy=True)
         else:
             edges = np.asarray(self.edges or [], dtype=float)
             ok = np.isfinite(cv.number)
@@ -154,11 +166,10 @@ def _num(x: float) -> int | float:
 
 
 def band_labels(edges: list[float]) -> list[str]:
-    def f(x: float) -> str:
-        return f"{x:,.6g}"
-
+    """Labels of the bands that `edges` cut, as the evidence tables show them."""
     if not edges:
         return ["any number"]
+    f = fmt_number
     out = [f"below {f(edges[0])}"]
     out += [f"{f(a)} to {f(b)}" for a, b in zip(edges, edges[1:], strict=False)]
     out.append(f"{f(edges[-1])} and above")
@@ -197,15 +208,14 @@ def choose_grouping(cv: ColumnValues, rows: np.ndarray, *, max_groups: int = 8,
             edges = [e for e in edges if e > vals.min()]
         g = Grouping(cv.name, "bands", edges=edges)
         return _merge_bands(g, cv, rows, min_n, y)
-    counts: dict[str, int] = {}
-    shown: dict[str, dict[str, int]] = {}
-    for t, v in zip(cv.text[present], cv.norm[present], strict=True):
-        counts[v] = counts.get(v, 0) + 1
-        shown.setdefault(v, {})
-        shown[v][t] = shown[v].get(t, 0) + 1
-    keep = [v for v, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_n]
+    pairs = pd.DataFrame({"norm": cv.norm[present], "text": cv.text[present]})
+    counts = pairs["norm"].value_counts()
+    keep = sorted((v for v, c in counts.items() if c >= min_n), key=lambda v: (-counts[v], v))
     keep = keep[: max(max_groups, 2)]
-    keys = [max(shown[v].items(), key=lambda kv: (kv[1], kv[0]))[0] for v in keep]
+    shown = pairs[pairs["norm"].isin(keep)].value_counts().reset_index()
+    shown = shown.sort_values(["count", "text"], ascending=[False, True]).drop_duplicates("norm")
+    display = dict(zip(shown["norm"], shown["text"], strict=True))
+    keys = [display[v] for v in keep]
     return Grouping(cv.name, "map", keys=keys)
 
 

@@ -34,6 +34,9 @@ FORMAT_VERSION = 1
 MAX_MODEL_BYTES = 5_000_000
 MAX_CRITERIA = 2_000
 MAX_ABS_POINTS = 1e9
+# Map entries, list items, bands and `where` conditions over the whole model: each becomes SQL, so
+# their number bounds the time a model takes to compile and run.
+MAX_VALUES = 5_000
 
 OPS = (
     "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "between",
@@ -394,7 +397,7 @@ def _criterion_where(raw: object, loc: tuple) -> str:
     ctype = item.get("type") if isinstance(item, dict) else None
     label = f"criterion #{idx + 1}"
     if isinstance(cid, str):
-        label += f" '{cid}'"
+        label += f" '{cid[:64]}'"
     if isinstance(ctype, str):
         label += f" ({ctype})"
     return label
@@ -441,7 +444,14 @@ def validate_model(raw: object, source: str = "model") -> Model:
     raw = migrate(raw, source)
     crit = raw.get("criteria")
     if isinstance(crit, list) and len(crit) > MAX_CRITERIA:
-        raise ModelError(f"{source}: {len(crit)} criteria; at most {MAX_CRITERIA} are allowed")
+        raise ModelError(f"{source}: {len(crit):,} criteria; at most {MAX_CRITERIA:,} are allowed")
+    if isinstance(crit, list):
+        values = sum(_count_values(c) for c in crit)
+        if values > MAX_VALUES:
+            raise ModelError(
+                f"{source}: {values:,} values in all (map entries, list items, bands, where conditions); "
+                f"at most {MAX_VALUES:,} are allowed"
+            )
     try:
         return Model.model_validate(raw)
     except ValidationError as exc:
@@ -453,6 +463,22 @@ def validate_model(raw: object, source: str = "model") -> Model:
         shown = seen[:20]
         more = f"\n  ... and {len(seen) - 20} more" if len(seen) > 20 else ""
         raise ModelError(f"{source} is not a valid model:\n  " + "\n  ".join(shown) + more) from None
+
+
+def _count_values(item: object) -> int:
+    """How many values a raw criterion holds (before validation, so a huge one costs nothing)."""
+    if not isinstance(item, dict):
+        return 0
+    n = 0
+    for key in ("values", "bands", "where", "value"):
+        v = item.get(key)
+        if isinstance(v, dict | list):
+            n += len(v)
+    where = item.get("where")
+    for cond in where if isinstance(where, list) else [where]:
+        if isinstance(cond, dict) and isinstance(cond.get("value"), list):
+            n += len(cond["value"])
+    return n
 
 
 def migrate(raw: dict, source: str = "model") -> dict:
@@ -471,25 +497,14 @@ def migrate(raw: dict, source: str = "model") -> dict:
 MAX_DEPTH = 20
 # Longer integers are refused before Python converts them (a 100,000-digit int costs seconds).
 MAX_NUMBER_DIGITS = 30
+# Keys, values and collections in one document: 2,000 full criteria need about 60,000.
+MAX_NODES = 200_000
 _YAML = "tag:yaml.org,2002:"
 _YAML_SCALAR_TAGS = {f"{_YAML}{t}" for t in ("str", "int", "float", "bool", "null")}
 
 
 def _reject_constant(name: str) -> float:
     raise ModelError(f"{name} is not allowed in a model file; use a finite number")
-
-
-def _json_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
-        raise ModelError(f"the number {text[:12]}... has {len(text.lstrip('-')):,} digits; too large for a model")
-    return int(text)
-
-
-def _json_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ModelError(f"the number {text[:40]} is out of range; use a finite number")
-    return value
 
 
 def _json_object(pairs: list[tuple[str, Any]]) -> dict:
@@ -501,27 +516,38 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict:
     return out
 
 
-def _check_depth(raw: object) -> None:
-    """Refuse documents nested deeper than any model can be (iterative: no recursion to exhaust)."""
+def _check_tree(raw: object) -> None:
+    """Refuse documents nested deeper than any model can be, and numbers no model needs (iterative:
+    no recursion to exhaust)."""
     stack: list[tuple[object, int]] = [(raw, 1)]
+    limit = 10**MAX_NUMBER_DIGITS
+    nodes = 0
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict | list):
+            nodes += 2 * len(node) if isinstance(node, dict) else len(node)
+            if nodes > MAX_NODES:
+                raise ModelError(f"more than {MAX_NODES:,} keys and values; not a model file")
             if depth > MAX_DEPTH:
                 raise ModelError(f"nested more than {MAX_DEPTH} levels deep; not a model file")
             items = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in items)
+            stack.extend((child, depth + 1) for child in items if isinstance(child, dict | list | int | float))
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ModelError("a number is out of range; use a finite number")
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) >= limit:
+            raise ModelError(f"a number has more than {MAX_NUMBER_DIGITS} digits; too large for a model")
 
 
 def _load_json(text: str) -> object:
     try:
-        raw = json.loads(text, parse_constant=_reject_constant, parse_int=_json_int, parse_float=_json_float,
-                         object_pairs_hook=_json_object)
+        raw = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_json_object)
     except json.JSONDecodeError as exc:
         raise ModelError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise ModelError(f"nested more than {MAX_DEPTH} levels deep; not a model file") from None
-    _check_depth(raw)
+    except ValueError:  # Python refuses to read an int of more than 4,300 digits
+        raise ModelError(f"a number has more than {MAX_NUMBER_DIGITS} digits; too large for a model") from None
+    _check_tree(raw)
     return raw
 
 
@@ -577,6 +603,7 @@ def _load_yaml(text: str) -> object:
     stack: list[_YamlEntry] = []
     root: object = None
     documents = 0
+    nodes = 0
 
     def attach(value: object, event: Any) -> None:
         nonlocal root
@@ -611,6 +638,9 @@ def _load_yaml(text: str) -> object:
                 continue
             if isinstance(event, yaml.AliasEvent):
                 raise _yaml_refusal("YAML aliases are not allowed", event)
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise _yaml_refusal(f"more than {MAX_NODES:,} keys and values; not a model file", event)
             if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
                 is_seq = isinstance(event, yaml.SequenceStartEvent)
                 if event.tag not in (None, "!", f"{_YAML}{'seq' if is_seq else 'map'}"):

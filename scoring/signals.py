@@ -57,17 +57,21 @@ class Column:
     label: str
 
 
-def _band_label(lo: float | None, hi: float | None) -> str:
-    def f(x: float) -> str:
-        return f"{x:,.6g}"
+def fmt_number(x: float) -> str:
+    """1234567 -> '1,234,567', 0.25 -> '0.25': band edges as people write them."""
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:,.6g}"
 
+
+def _band_label(lo: float | None, hi: float | None) -> str:
     if lo is None and hi is None:
         return "any number"
     if lo is None:
-        return f"below {f(hi)}"
+        return f"below {fmt_number(hi)}"
     if hi is None:
-        return f"{f(lo)} and above"
-    return f"{f(lo)} to {f(hi)}"
+        return f"{fmt_number(lo)} and above"
+    return f"{fmt_number(lo)} to {fmt_number(hi)}"
 
 
 def unit_probes(c: Any) -> list[tuple[Column, dict]]:
@@ -362,3 +366,29 @@ def clean(value: Any) -> Any:
         v = float(value)
         return int(v) if v.is_integer() and abs(v) < 1e15 else v
     return value
+
+
+def fit_1d(x: np.ndarray, y: np.ndarray, iterations: int = 30) -> tuple[float, float, float]:
+    """Logistic regression of `y` on one signal (Newton steps, a whisper of L2 for stability).
+
+    Returns (intercept, slope, mean log-likelihood). Used to read a model's exchange rate
+    (log-odds per point) and to price a single candidate criterion.
+    """
+    x = np.asarray(x, float)
+    a = math.log((y.mean() + 1e-6) / (1 - y.mean() + 1e-6))
+    b = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(a + b * x)))
+        w = p * (1 - p)
+        g = np.array([np.sum(y - p), np.sum((y - p) * x) - 1e-6 * b])
+        h = np.array([[np.sum(w), np.sum(w * x)], [np.sum(w * x), np.sum(w * x * x) + 1e-6]])
+        try:
+            da, db = np.linalg.solve(h, g)
+        except np.linalg.LinAlgError:
+            break
+        a, b = a + da, b + db
+        if abs(da) + abs(db) < 1e-9:
+            break
+    p = np.clip(1.0 / (1.0 + np.exp(-(a + b * x))), 1e-12, 1 - 1e-12)
+    ll = float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return float(a), float(b), ll
