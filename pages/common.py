@@ -29,19 +29,39 @@ def init() -> None:
 
 
 # ---- access ------------------------------------------------------------------------------
-def _password() -> str | None:
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _secret(key: str) -> Any:
     try:
-        return st.secrets.get("password")  # type: ignore[no-any-return]
-    except (FileNotFoundError, KeyError, AttributeError):
-        return None
-    except Exception:
+        return st.secrets.get(key)
+    except Exception:  # no or unreadable secrets.toml means nothing configured
         return None
 
 
 def access_gate() -> bool:
-    """A password gate when `password` is set in Streamlit secrets; open (local use) otherwise."""
-    secret = _password()
-    if not secret or st.session_state.get(AUTH):
+    """Who may use this server.
+
+    OIDC login when `[auth]` is configured in secrets (Streamlit's st.login); else a password
+    gate when `password` is set; else the app runs open, and only on a loopback address.
+    """
+    if _secret("auth"):
+        if st.user.is_logged_in:
+            return True
+        st.title("Lead Scoring Studio")
+        st.button("Log in", key="oidc_login", on_click=st.login, type="primary")
+        return False
+    secret = _secret("password")
+    if not secret:
+        address = (st.get_option("server.address") or "").strip()
+        if address not in LOOPBACK:
+            st.title("Lead Scoring Studio")
+            st.error(f"This server listens on '{address or 'all interfaces'}' without a password. Set `password` "
+                     "in .streamlit/secrets.toml (or configure [auth] for single sign-on), or run it on 127.0.0.1. "
+                     "See the README's deployment section.")
+            return False
+        return True
+    if st.session_state.get(AUTH):
         return True
     st.title("Lead Scoring Studio")
     with st.form("login"):
@@ -59,10 +79,17 @@ def access_gate() -> bool:
     return False
 
 
-def logout_button() -> None:
-    if _password() and st.sidebar.button("Log out", key="logout"):
-        st.session_state[AUTH] = False
-        st.rerun()
+def access_note() -> None:
+    """Say in the sidebar how this session got in, with the matching way out."""
+    if _secret("auth"):
+        st.sidebar.caption(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
+        st.sidebar.button("Log out", key="logout", on_click=st.logout)
+    elif _secret("password"):
+        if st.sidebar.button("Log out", key="logout"):
+            st.session_state[AUTH] = False
+            st.rerun()
+    else:
+        st.sidebar.caption("Open access, local only (127.0.0.1). Set a password to serve a team.")
 
 
 # ---- data and scores --------------------------------------------------------------------
@@ -164,7 +191,7 @@ def sidebar() -> None:
             st.metric("AUC", "n/a" if h["auc"] is None else f"{h['auc']:.3f}")
             st.metric("Qualified / month", num(h["per_month"]))
             st.metric("Conversion of qualified", pct(h["precision"]))
-    logout_button()
+    access_note()
 
 
 def section_error(where: str) -> None:

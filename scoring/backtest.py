@@ -43,6 +43,21 @@ class Curve:
         cum_neg = np.cumsum(1 - y)[last_of_group]
         return cls(s[last_of_group], cum_pos, cum_neg, int(y.sum()), int(len(y) - y.sum()))
 
+    @classmethod
+    def from_counts(cls, score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> Curve:
+        """The same curve from a histogram (converted and lost leads per score), e.g. a warehouse's
+        GROUP BY: a billion leads arrive as a few thousand rows. Repeated scores are added up."""
+        score, pos, neg = (np.asarray(a, dtype=float) for a in (score, pos, neg))
+        if len(score) == 0:
+            empty = np.array([], dtype=float)
+            return cls(empty, empty, empty, 0, 0)
+        distinct, group = np.unique(score, return_inverse=True)
+        p = np.bincount(group, weights=pos, minlength=len(distinct)).astype(np.int64)
+        n = np.bincount(group, weights=neg, minlength=len(distinct)).astype(np.int64)
+        seen = (p + n) > 0
+        distinct, p, n = distinct[seen][::-1], p[seen][::-1], n[seen][::-1]
+        return cls(distinct, np.cumsum(p), np.cumsum(n), int(p.sum()), int(n.sum()))
+
     def auc(self) -> float | None:
         if self.pos == 0 or self.neg == 0:
             return None

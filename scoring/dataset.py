@@ -8,8 +8,11 @@ step (and every warehouse dialect) wants one timestamp type.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -174,28 +177,32 @@ def _file_kind(path: Path) -> str:
     return "csv"
 
 
-def _text_encoding(path: Path, head: bytes, source: str) -> str:
-    """'utf-8' (with or without BOM), 'utf-16', 'cp1252' or 'latin-1'; DataError for binary data."""
+def _text_encoding(path: Path, head: bytes, source: str, *, whole: bool = False) -> str:
+    """'utf-8' (with or without BOM), 'utf-16', 'latin-1' or 'cp1252' (Windows' Western encoding:
+    Latin-1 plus curly quotes, dashes and the euro sign in bytes 0x80-0x9f); DataError for binary data.
+
+    Judged on the file's first bytes; with `whole`, on every byte (after DuckDB met a byte that is
+    not UTF-8 further down), in one pass of 1 MB chunks."""
+    import re
+
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     if b"\x00" in head:
         raise DataError(f"{source}: not a text file (it holds binary data); expected CSV, Excel (.xlsx) or Parquet")
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        head.decode("cp1252")  # Windows' Western encoding: Latin-1 plus curly quotes, dashes, the euro sign
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
+    c1_bytes = re.compile(rb"[\x80-\x9f]")
+    if not whole:
+        try:
+            head.decode("utf-8")
+            return "utf-8"
+        except UnicodeDecodeError as exc:
+            if exc.start >= len(head) - 3 and len(head) == SNIFF_BYTES:  # a character cut by the sample's end
+                return "utf-8"
+        return "cp1252" if c1_bytes.search(head) else "latin-1"
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            if c1_bytes.search(chunk):
+                return "cp1252"
+    return "latin-1"
 
 
 def _sniff(sample: str, complete: bool) -> tuple[str, list[str]]:
@@ -246,6 +253,39 @@ def _header_names(cells: list[str], source: str, warnings: list[str]) -> list[st
     return names
 
 
+@contextlib.contextmanager
+def _utf8_copy(path: Path, encoding: str) -> Iterator[str]:
+    """A UTF-8 copy of a text file, as a path DuckDB can read, for the duration of the block. On
+    Linux the copy never has a name (an unlinked temporary file read through /proc/self/fd), so a
+    killed process leaves nothing behind."""
+    proc = Path("/proc/self/fd")
+    anonymous = proc.is_dir()
+    factory = tempfile.TemporaryFile if anonymous else tempfile.NamedTemporaryFile
+    with factory(prefix="leadscore-", suffix=".csv") as fh:
+        with path.open("r", encoding=encoding, newline="") as src:
+            while chunk := src.read(1 << 20):
+                fh.write(chunk.encode("utf-8"))
+        fh.flush()
+        yield f"{proc}/{fh.fileno()}" if anonymous else fh.name
+
+
+def _csv_into(con: duckdb.DuckDBPyConnection, path: Path, table: str, names: list[str], delim: str,
+              encoding: str) -> None:
+    """DuckDB reads the file with the dialect given (nothing sniffed): every column as text."""
+    with contextlib.ExitStack() as stack:
+        read_path, duck_encoding = str(path), encoding
+        if encoding == "cp1252":  # DuckDB has no Windows-1252: it reads a UTF-8 copy
+            read_path, duck_encoding = stack.enter_context(_utf8_copy(path, encoding)), "utf-8"
+        columns = "{" + ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in names) + "}"
+        con.execute(
+            f"CREATE OR REPLACE TABLE {q(table)} AS SELECT * FROM read_csv(?, header = true, "
+            f"auto_detect = false, columns = {columns}, delim = {quote_literal(delim)}, quote = '\"', "
+            f"escape = '\"', encoding = {quote_literal(duck_encoding)}, null_padding = false, "
+            "strict_mode = true)",
+            [read_path],
+        )
+
+
 def _csv_error(exc: Exception, source: str) -> DataError:
     """DuckDB's CSV error as a message naming the data row (line numbers count the header)."""
     import re
@@ -274,9 +314,6 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, warnings: 
     """CSV as text, exactly as written. The delimiter (comma, semicolon, tab, pipe) and the encoding
     (UTF-8 with or without BOM, UTF-16, Windows-1252/Latin-1) are detected; the header is read here
     and handed to DuckDB, so a row with too many or too few values is an error naming that row."""
-    import os
-    import tempfile
-
     warnings = warnings if warnings is not None else []
     source = source or str(path)
     with path.open("rb") as fh:
@@ -294,29 +331,17 @@ def _read_csv(con: duckdb.DuckDBPyConnection, path: Path, table: str, warnings: 
         raise DataError(f"{source}: line 1 is blank; the first line must be the header")
     delim, cells = _sniff(sample, complete)
     names = _header_names(cells, source, warnings)
-    read_path, tmp = path, None
-    try:
-        if encoding != "utf-8":  # DuckDB reads UTF-8: write a UTF-8 copy, read it, delete it
-            fd, tmp = tempfile.mkstemp(prefix="leadscore-", suffix=".csv")
-            with open(fd, "w", encoding="utf-8", newline="") as out, \
-                    path.open("r", encoding=encoding, newline="") as src:
-                while chunk := src.read(1 << 20):
-                    out.write(chunk)
-            read_path = Path(tmp)
-        columns = "{" + ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in names) + "}"
-        con.execute(
-            f"CREATE OR REPLACE TABLE {q(table)} AS SELECT * FROM read_csv(?, header = true, auto_detect = false, "
-            f"columns = {columns}, delim = {quote_literal(delim)}, quote = '\"', escape = '\"', "
-            "encoding = 'utf-8', null_padding = false, strict_mode = true)",
-            [str(read_path)],
-        )
-    except duckdb.Error as exc:
-        raise _csv_error(exc, source) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{source}: cannot be read as {encoding} text ({exc.reason})") from None
-    finally:
-        if tmp is not None:
-            os.unlink(tmp)
+    for attempt in range(2):
+        try:
+            _csv_into(con, path, table, names, delim, encoding)
+            break
+        except duckdb.Error as exc:
+            if attempt == 0 and encoding == "utf-8" and "not utf-8 encoded" in str(exc):
+                encoding = _text_encoding(path, head, source, whole=True)  # a non-UTF-8 byte further down
+                continue
+            raise _csv_error(exc, source) from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{source}: cannot be read as {encoding} text ({exc.reason})") from None
     return _columns(con, table)
 
 
@@ -338,6 +363,10 @@ def _read_excel(con: duckdb.DuckDBPyConnection, path: Path, table: str, warnings
     import pandas as pd
 
     source = source or str(path)
+    with path.open("rb") as fh:
+        if fh.read(4) == b"\xd0\xcf\x11\xe0":
+            raise DataError(f"{source}: an Excel 97-2003 (.xls) or password-protected workbook cannot be read; "
+                            "save it as .xlsx (without a password) or CSV")
     try:
         names = _sheet_with_data(path)
         used = next((n for n, has in names if has), None)
@@ -353,7 +382,7 @@ def _read_excel(con: duckdb.DuckDBPyConnection, path: Path, table: str, warnings
         raise DataError(f"{source}: cannot read as Excel: {_first_line(exc)}") from None
     if len(names) > 1:
         others = ", ".join(f"'{n}'" for n, _ in names if n != used)
-        warnings.append(f"{Path(source).name}: read sheet '{used}'; other sheets ignored: {others}")
+        warnings.append(f"{source}: read sheet '{used}'; other sheets ignored: {others}")
     cells = ["" if str(c).startswith("Unnamed: ") else str(c) for c in frame.columns]
     frame.columns = _header_names(cells, f"{source} (sheet '{used}')", warnings)
     frame = frame.replace({"": None})
@@ -392,23 +421,25 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def read_table(con: duckdb.DuckDBPyConnection, path: str | Path, table: str,
-               warnings: list[str]) -> list[str]:
-    """Load one file as `table`; DataError names the file when it is unusable."""
+               warnings: list[str], source: str | None = None) -> list[str]:
+    """Load one file as `table`; DataError names the file (as `source`, e.g. an upload's own name,
+    else its path) when it is unusable."""
     p = Path(path)
+    source = source or str(p)
     if not p.is_file():
-        raise DataError(f"{p}: no such file")
+        raise DataError(f"{source}: no such file")
     if p.stat().st_size == 0:
-        raise DataError(f"{p}: the file is empty")
+        raise DataError(f"{source}: the file is empty")
     kind = _file_kind(p)
     if kind == "parquet":
-        cols = _read_parquet(con, p, table)
+        cols = _read_parquet(con, p, table, source)
     elif kind == "excel":
-        cols = _read_excel(con, p, table, warnings)
+        cols = _read_excel(con, p, table, warnings, source)
     else:
-        cols = _read_csv(con, p, table, warnings)
+        cols = _read_csv(con, p, table, warnings, source)
     blank = [i + 1 for i, c in enumerate(cols) if not str(c).strip()]
     if blank:
-        raise DataError(f"{p}: column {blank[0]} has no name in the header")
+        raise DataError(f"{source}: column {blank[0]} has no name in the header")
     return cols
 
 
@@ -532,6 +563,7 @@ def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection in UTC, so 'now' and time zones mean one thing."""
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # a long load must not draw bars on the CLI's stderr
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
@@ -546,17 +578,20 @@ def lock_down(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
 
 
 def load_dataset(leads: str | Path, events: str | Path | None = None,
-                 mapping: Mapping | None = None, *, lock: bool = True) -> Dataset:
+                 mapping: Mapping | None = None, *, lock: bool = True, leads_name: str | None = None,
+                 events_name: str | None = None) -> Dataset:
     """Load leads (and events) and check the mapping against them.
 
-    The returned connection has external access switched off: compiled models run on it.
+    Messages and warnings name the files as `leads_name`/`events_name` when given (an upload's own
+    name rather than where it was stored), else by their paths. The returned connection has
+    external access switched off: compiled models run on it.
     """
     mapping = mapping or Mapping()
     warnings: list[str] = []
     con = connect()
     leads_p = Path(leads)
-    lead_cols = read_table(con, leads_p, "leads", warnings)
-    src = str(leads_p)
+    src = leads_name or str(leads_p)
+    lead_cols = read_table(con, leads_p, "leads", warnings, src)
     lm = mapping.leads
     n_rows = con.execute("SELECT count(*) FROM leads").fetchone()[0]
     if n_rows == 0:
@@ -580,8 +615,8 @@ def load_dataset(leads: str | Path, events: str | Path | None = None,
     event_cols: list[str] = []
     if events is not None:
         ev_p = Path(events)
-        esrc = str(ev_p)
-        event_cols = read_table(con, ev_p, "events", warnings)
+        esrc = events_name or str(ev_p)
+        event_cols = read_table(con, ev_p, "events", warnings, esrc)
         em = mapping.events
         roles.event_lead = _role(em.lead_id, event_cols, esrc, "event lead id", True, True) or ""
         roles.event_type = _role(em.type, event_cols, esrc, "event type", True, True) or ""
@@ -595,7 +630,7 @@ def load_dataset(leads: str | Path, events: str | Path | None = None,
             f"{q(roles.event_at)} TIMESTAMP)"
         )
         event_cols = [roles.event_lead, roles.event_type, roles.event_at]
-    ds = Dataset(con, roles, lead_cols, event_cols, src, str(events) if events else None,
+    ds = Dataset(con, roles, lead_cols, event_cols, src, (events_name or str(events)) if events else None,
                  events is not None, warnings)
     if events is not None:
         _warn_unknown_events(ds)
@@ -641,13 +676,14 @@ class Peek:
     date_share: dict[str, float]
 
 
-def peek(path: str | Path) -> Peek:
-    """Columns, distinct counts, top values and how date-like each column is."""
+def peek(path: str | Path, name: str | None = None) -> Peek:
+    """Columns, distinct counts, top values and how date-like each column is (messages name the
+    file as `name` when given)."""
     con = connect()
-    cols = read_table(con, path, "t", [])
+    cols = read_table(con, path, "t", [], name)
     rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
     if rows == 0:
-        raise DataError(f"{path}: has a header but no rows")
+        raise DataError(f"{name or path}: has a header but no rows")
     distinct, values, unique, dates = {}, {}, {}, {}
     con.execute("CREATE TABLE s AS SELECT * FROM t LIMIT 50000")
     texts = [f"NULLIF(TRIM(CAST({q(c)} AS VARCHAR)), '')" for c in cols]

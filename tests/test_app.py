@@ -194,3 +194,23 @@ def test_importing_a_broken_model_shows_the_message():
     widget.upload("bad.json", b'{"criteria": [{"id": "x", "type": "nope"}], "threshold": 1}').run()
     assert not at.exception
     assert any("unknown type 'nope'" in e.value for e in at.error)
+
+
+def test_password_gate_refuses_a_wrong_password_and_admits_the_right_one():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.secrets["password"] = "correct horse"
+    at.run()
+    assert not at.metric, "nothing of the app shows before signing in"
+    at.text_input(key="login_password").input("wrong")
+    at.button(key="FormSubmitter:login-Sign in").click().run()
+    assert any("not right" in e.value for e in at.error)
+    at.text_input(key="login_password").input("correct horse")
+    at.button(key="FormSubmitter:login-Sign in").click().run()
+    assert not at.exception
+    assert metric(at, "Leads") == "20,000"
+    assert at.sidebar.button(key="logout")
+
+
+def test_without_a_password_the_app_says_it_is_local_only():
+    at = start()
+    assert any("local only" in c.value for c in at.sidebar.caption)
