@@ -20,7 +20,10 @@ import pytest
 from scoring.sample import generate_b2b, generate_b2c, write_large_b2b
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-TEMPLATES = sorted((DATA / "templates").glob("*.json"))
+# Templates for the embedded samples; a template with a `.mapping.json` beside it is for a real
+# data set (tests/test_real_data.py checks those on their data).
+TEMPLATES = sorted(p for p in (DATA / "templates").glob("*.json")
+                   if not p.name.endswith(".mapping.json") and not p.with_suffix(".mapping.json").exists())
 B2B_LEAD_COLUMNS = {
     "lead_id",
     "converted",
