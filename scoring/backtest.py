@@ -97,26 +97,71 @@ def population_mask(frame: pd.DataFrame, as_of: datetime | None) -> np.ndarray:
     return known & ok_created & ok_decided
 
 
-def _levels(frame: pd.DataFrame, levels: list[Level] | None, column: str) -> list[dict]:
-    if not levels:
-        return []
+@dataclass
+class Counts:
+    """A population as aggregates: everything the figures need, whatever the population's size.
+
+    The engine fills it with one GROUP BY GROUPING SETS query; `counts_of` fills it from a scored
+    frame. Either way the figures below are computed by the same code.
+    """
+
+    score: np.ndarray  # distinct scores
+    pos: np.ndarray  # converted leads at each score
+    neg: np.ndarray  # lost leads at each score
+    tiers: dict[str, tuple[int, int]]  # label -> (leads, converted)
+    cells: dict[tuple[str, str], tuple[int, int]]  # (fit grade, engagement grade) -> (leads, converted)
+    months: dict[str, tuple[int, int, int]]  # YYYY-MM -> (leads, qualified, converted and qualified)
+    created_days: float | None  # days between the first and last created_at of the population
+    open_leads: int = 0
+    outside: int = 0  # decided leads outside a snapshot
+
+
+def counts_of(frame: pd.DataFrame, threshold: float, as_of: datetime | None = None) -> Counts:
+    """Counts from a scored frame (an Engine.score result)."""
+    mask = population_mask(frame, as_of)
+    decided = frame["__outcome"].notna().to_numpy()
+    pop = frame.loc[mask]
+    y = pop["__outcome"].to_numpy(dtype=float)
+    g = pd.DataFrame({"score": pop["score"].to_numpy(float), "pos": y, "neg": 1 - y})
+    by_score = g.groupby("score", sort=False)[["pos", "neg"]].sum()
+
+    def grouped(cols: list[str]) -> dict[tuple, tuple[int, int]]:
+        agg = pop.groupby(cols, dropna=True)["__outcome"].agg(["size", "sum"])
+        return {k if isinstance(k, tuple) else (k,): (int(r["size"]), int(r["sum"])) for k, r in agg.iterrows()}
+
+    created = pop["__created"].dropna()
+    months: dict[str, tuple[int, int, int]] = {}
+    if len(created):
+        mm = pd.DataFrame({"m": created.dt.strftime("%Y-%m"), "q": pop.loc[created.index, "score"] >= threshold,
+                           "y": pop.loc[created.index, "__outcome"] == 1})
+        mm["qy"] = mm["q"] & mm["y"]
+        agg = mm.groupby("m")[["q", "qy"]].agg(["size", "sum"])
+        months = {m: (int(r[("q", "size")]), int(r[("q", "sum")]), int(r[("qy", "sum")])) for m, r in agg.iterrows()}
+    return Counts(
+        score=by_score.index.to_numpy(float), pos=by_score["pos"].to_numpy(), neg=by_score["neg"].to_numpy(),
+        tiers={k[0]: v for k, v in grouped(["tier"]).items()},
+        cells=grouped(["fit_grade", "engagement_grade"]),
+        months=months,
+        created_days=(created.max() - created.min()).total_seconds() / 86400 if len(created) else None,
+        open_leads=int((~decided).sum()), outside=int((decided & ~mask).sum()),
+    )
+
+
+def _levels(counts: Counts, levels: list[Level] | None) -> list[dict]:
     out = []
-    for lv in levels:
-        hit = frame[column] == lv.label
-        n, conv = int(hit.sum()), int(frame.loc[hit, "__outcome"].sum())
+    for lv in levels or []:
+        n, conv = counts.tiers.get(lv.label, (0, 0))
         out.append({"label": lv.label, "leads": n, "converted": conv, "rate": _div(conv, n)})
     return out
 
 
-def _matrix(frame: pd.DataFrame, model: Model) -> list[dict]:
+def _matrix(counts: Counts, model: Model) -> list[dict]:
     if model.grades is None:
         return []
-    counts = frame.groupby(["fit_grade", "engagement_grade"])["__outcome"].agg(["size", "sum"])
     out = []
     for f in model.grades.fit:
         for e in model.grades.engagement:
-            n, conv = (int(counts.loc[(f.label, e.label), "size"]), int(counts.loc[(f.label, e.label), "sum"])) \
-                if (f.label, e.label) in counts.index else (0, 0)
+            n, conv = counts.cells.get((f.label, e.label), (0, 0))
             out.append({"fit_grade": f.label, "engagement_grade": e.label, "leads": n,
                         "converted": conv, "rate": _div(conv, n)})
     return out
@@ -133,22 +178,23 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def calibration(score: np.ndarray, outcome: np.ndarray, bands: int = 10) -> list[dict]:
-    """Conversion rate per score band, so a score reads as a probability."""
-    if len(score) == 0:
+def calibration(score: np.ndarray, pos: np.ndarray, neg: np.ndarray, bands: int = 10) -> list[dict]:
+    """Conversion rate per score band, so a score reads as a probability (from a score histogram)."""
+    n_all = pos + neg
+    if len(score) == 0 or n_all.sum() == 0:
         return []
     lo, hi = float(np.min(score)), float(np.max(score))
     step = _nice_step((hi - lo) / bands) if hi > lo else 1.0
     start = math.floor(lo / step) * step
     edges = [start + i * step for i in range(math.ceil((hi - start) / step) + 2)]
     idx = np.searchsorted(np.asarray(edges), score, side="right") - 1
+    leads = np.bincount(idx, weights=n_all, minlength=len(edges))
+    conv = np.bincount(idx, weights=pos, minlength=len(edges))
     out = []
     for i in range(len(edges) - 1):
-        hit = idx == i
-        n = int(hit.sum())
+        n, k = round(leads[i]), round(conv[i])
         if n == 0:
             continue
-        k = int(outcome[hit].sum())
         low, high = wilson(k, n)
         out.append({"band": f"{_fmt(edges[i])} to {_fmt(edges[i + 1])}", "min": edges[i],
                     "max": edges[i + 1], "leads": n, "converted": k, "rate": k / n,
@@ -169,37 +215,28 @@ def _fmt(x: float) -> str:
 
 
 def months_span(created: pd.Series) -> float:
-    """Months covered by the population's created_at (at least one)."""
+    """Months covered by a population's created_at (at least one)."""
     c = created.dropna()
-    if c.empty:
-        return 1.0
-    days = (c.max() - c.min()).total_seconds() / 86400
-    return max(1.0, days / 30.4375)
+    return _months((c.max() - c.min()).total_seconds() / 86400 if len(c) else None)
 
 
-def volume_by_month(frame: pd.DataFrame, threshold: float) -> list[dict]:
+def _months(days: float | None) -> float:
+    return 1.0 if days is None else max(1.0, days / 30.4375)
+
+
+def volume_by_month(counts: Counts) -> list[dict]:
     """Qualified leads per calendar month of creation: what sales' inbox would have looked like."""
-    created = frame["__created"]
-    known = created.notna().to_numpy()
-    if not known.any():
-        return []
-    g = pd.DataFrame({
-        "month": created[known].dt.strftime("%Y-%m").to_numpy(),
-        "qualified": (frame["score"].to_numpy()[known] >= threshold),
-    })
-    g["converted_qualified"] = g["qualified"] & (frame["__outcome"].to_numpy()[known] == 1)
-    agg = g.groupby("month", sort=True).agg(leads=("qualified", "size"), qualified=("qualified", "sum"),
-                                            converted_qualified=("converted_qualified", "sum"))
-    return [{"month": month, "leads": int(r.leads), "qualified": int(r.qualified),
-             "converted_qualified": int(r.converted_qualified)} for month, r in agg.iterrows()]
+    return [{"month": m, "leads": n, "qualified": q, "converted_qualified": qy}
+            for m, (n, q, qy) in sorted(counts.months.items())]
 
 
-def at_threshold(curve: Curve, score: np.ndarray, outcome: np.ndarray, threshold: float,
-                 base_rate: float | None) -> dict:
-    q = score >= threshold
-    n, k = int(q.sum()), int(outcome[q].sum())
+def at_threshold(curve: Curve, threshold: float, base_rate: float | None) -> dict:
+    i = int(np.searchsorted(-curve.thresholds, -threshold, side="right")) - 1
+    n = 0 if i < 0 else int(curve.cum_pos[i] + curve.cum_neg[i])
+    k = 0 if i < 0 else int(curve.cum_pos[i])
+    total = curve.pos + curve.neg
     precision = _div(k, n)
-    return {"qualified": n, "share": _div(n, len(score)), "precision": precision,
+    return {"qualified": n, "share": _div(n, total), "precision": precision,
             "recall": _div(k, curve.pos),
             "lift": None if precision is None or not base_rate else precision / base_rate}
 
@@ -261,25 +298,23 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float | Non
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def report(frame: pd.DataFrame, model: Model, *, as_of: datetime | None = None,
-           warnings: list[str] | None = None, capacity: float | None = None,
-           target_precision: float | None = None, extras: bool = True) -> dict:
+def report(frame: pd.DataFrame, model: Model, *, as_of: datetime | None = None, **kw: object) -> dict:
     """The section-4 report for the leads in `frame` (an Engine.score result), plus evidence."""
+    return report_from_counts(counts_of(frame, model.threshold, as_of), model, as_of=as_of, **kw)  # type: ignore[arg-type]
+
+
+def report_from_counts(counts: Counts, model: Model, *, as_of: datetime | None = None,
+                       warnings: list[str] | None = None, capacity: float | None = None,
+                       target_precision: float | None = None, extras: bool = True) -> dict:
+    """The section-4 report (and, with `extras`, calibration, volumes and threshold finders)."""
     warnings = list(warnings or [])
-    mask = population_mask(frame, as_of)
-    open_leads = int(frame["__outcome"].isna().sum())
-    if open_leads:
-        warnings.append(f"{open_leads:,} open lead(s) (no outcome yet) are not in the back-test")
-    if as_of is not None:
-        outside = int((frame["__outcome"].notna().to_numpy() & ~mask).sum())
-        if outside:
-            warnings.append(f"{outside:,} decided lead(s) created on/after or decided before "
-                            f"{as_of:%Y-%m-%d} are outside the snapshot")
-    pop = frame.loc[mask]
-    score = pop["score"].to_numpy(dtype=float)
-    outcome = pop["__outcome"].to_numpy(dtype=float).astype(np.int64)
-    curve = Curve.of(score, outcome)
-    n = len(score)
+    if counts.open_leads:
+        warnings.append(f"{counts.open_leads:,} open lead(s) (no outcome yet) are not in the back-test")
+    if as_of is not None and counts.outside:
+        warnings.append(f"{counts.outside:,} decided lead(s) created on/after or decided before "
+                        f"{as_of:%Y-%m-%d} are outside the snapshot")
+    curve = Curve.from_counts(counts.score, counts.pos, counts.neg)
+    n = curve.pos + curve.neg
     base = _div(curve.pos, n)
     if n and curve.pos == 0:
         warnings.append("no converted leads in the population: AUC, KS, recall and lift are undefined")
@@ -290,27 +325,26 @@ def report(frame: pd.DataFrame, model: Model, *, as_of: datetime | None = None,
     out: dict = {
         "leads": n, "converted": curve.pos, "base_rate": base,
         "auc": curve.auc(), "ks": curve.ks(),
-        "at_threshold": at_threshold(curve, score, outcome, model.threshold, base),
+        "at_threshold": at_threshold(curve, model.threshold, base),
         "sweep": curve.sweep(),
-        "tiers": _levels(pop, model.tiers, "tier"),
-        "matrix": _matrix(pop, model),
+        "tiers": _levels(counts, model.tiers),
+        "matrix": _matrix(counts, model),
         "warnings": warnings,
     }
     if extras:
-        months = months_span(pop["__created"])
-        finders = {
-            "max_f1": consequences(curve, threshold_max_f1(curve), months),
-        }
+        months = _months(counts.created_days)
+        finders = {"max_f1": consequences(curve, threshold_max_f1(curve), months)}
         if capacity is not None:
             finders["capacity"] = consequences(curve, threshold_for_capacity(curve, capacity, months), months)
         if target_precision is not None:
-            finders["target_precision"] = consequences(curve, threshold_for_precision(curve, target_precision), months)
+            found = threshold_for_precision(curve, target_precision)
+            finders["target_precision"] = consequences(curve, found, months)
         out["threshold"] = model.threshold
         out["months"] = months
         out["consequences"] = consequences(curve, model.threshold, months)
         out["finders"] = finders
-        out["calibration"] = calibration(score, outcome)
-        out["volume_by_month"] = volume_by_month(pop, model.threshold)
+        out["calibration"] = calibration(counts.score, counts.pos, counts.neg)
+        out["volume_by_month"] = volume_by_month(counts)
     return out
 
 

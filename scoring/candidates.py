@@ -32,7 +32,17 @@ from scoring.evidence import iv_strength
 from scoring.fields import MIN_GROUP, ColumnValues, Grouping, choose_grouping, looks_like_id, read_columns
 from scoring.leakage import LeakFlag, scan_leakage
 from scoring.model import AttributeCriterion, BandsCriterion, EventCriterion, MapCriterion, Model, validate_model
-from scoring.signals import SignalTable, base_frame, bin_stats, clean, compile_signals, fit_1d, nice_round, separation
+from scoring.signals import (
+    SignalTable,
+    base_frame,
+    bin_stats,
+    clean,
+    compile_signals,
+    fit_1d,
+    nice_round,
+    period_order,
+    separation,
+)
 from scoring.sql import q
 
 DEFAULT_PDO = 10.0
@@ -341,7 +351,8 @@ def missing_criteria(engine: Engine, model: Model | None = None, *, rows: np.nda
                     continue
     columns = [c for c in ds.attribute_columns() if c not in used]
     values = read_columns(ds, columns)
-    flags = scan_leakage(ds, y_all, rows, columns=columns, allow=allow, values=values)
+    flags = scan_leakage(ds, y_all, rows, columns=columns, allow=allow, values=values,
+                         order=period_order(frame, np.ones(len(y_all), dtype=bool)))
     flag_of = {f.column: f for f in flags}
     excluded = [f for f in flags if f.excluded]
     usable = {c: v for c, v in values.items() if not (c in flag_of and flag_of[c].excluded)}

@@ -52,7 +52,12 @@ def _clean(value: object) -> object:
 
 
 def dumps(obj: object) -> str:
-    return json.dumps(_clean(obj), default=_json_default, ensure_ascii=False)
+    """JSON with null for undefined figures; the recursive clean-up only runs if a NaN slipped in
+    (walking a million sweep rows for nothing would cost seconds)."""
+    try:
+        return json.dumps(obj, default=_json_default, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return json.dumps(_clean(obj), default=_json_default, ensure_ascii=False)
 
 
 def _load(args: argparse.Namespace):
@@ -97,18 +102,19 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from scoring.backtest import report, split_report
+    from scoring.backtest import report_from_counts, split_report
     from scoring.engine import Engine
     from scoring.report_text import render_backtest
 
     model, ds = _load(args)
     as_of = parse_date(args.as_of)
     split = parse_date(args.split_date, "--split-date")
-    frame = Engine(ds, as_of).score(model, explain=False)
-    kw = {"as_of": as_of, "warnings": ds.warnings, "capacity": args.capacity,
-          "target_precision": args.target_precision, "extras": not args.json or args.full}
-    result = report(frame, model, **kw)
+    engine = Engine(ds, as_of)
+    result = report_from_counts(engine.counts(model, as_of), model, as_of=as_of, warnings=ds.warnings,
+                                capacity=args.capacity, target_precision=args.target_precision,
+                                extras=not args.json or args.full)
     if split is not None:
+        frame = engine.score(model, explain=False)
         result["split"] = split_report(frame, model, split, as_of=as_of, extras=False)
     print(dumps(result) if args.json else render_backtest(result, model))
     return 0

@@ -537,12 +537,15 @@ class Compiler:
             return _case([(exp.Is(this=days, expression=exp.Null()), lit(0.0))], total)
         raise ModelError(f"criterion '{c.id}': unknown type")
 
-    @staticmethod
-    def _cap(total: exp.Expression, points: float, cap: float | None) -> exp.Expression:
+    def _cap(self, total: exp.Expression, points: float, cap: float | None) -> exp.Expression:
         if cap is None:
             return total
-        cls = exp.Least if points >= 0 else exp.Greatest
-        return cls(this=total, expressions=[lit(cap)])
+        return self._bound(exp.Least if points >= 0 else exp.Greatest, total, cap)
+
+    def _bound(self, cls: type[exp.Least] | type[exp.Greatest], value: exp.Expression, bound: float) -> exp.Expression:
+        """LEAST/GREATEST of a never-NULL value and a literal. For DuckDB, say that NULLs need no care:
+        otherwise sqlglot wraps it in a NULL check that repeats the whole operand."""
+        return cls(this=value, expressions=[lit(bound)], ignore_nulls=self.dialect == "duckdb")
 
     @staticmethod
     def _level(value: exp.Expression, levels: list[Level] | None) -> exp.Expression:
@@ -552,8 +555,9 @@ class Compiler:
         return _case(whens, lit(levels[-1].label)) if whens else lit(levels[-1].label)
 
     def score_select(self, model: Model, source: str, *, explain: bool = True,
-                     keep: tuple[str, ...] = ()) -> exp.Select:
-        """The score half over a relation holding the prepared columns; file order."""
+                     keep: tuple[str, ...] = (), ordered: bool = True) -> exp.Select:
+        """The score half over a relation holding the prepared columns; in file order when `ordered`
+        (aggregates over it need no order, and sorting a million rows is not free)."""
         sigs = self.signals(model)
         pts = {c.id: self.points(c, sigs.get(c.id, {})) for c in model.criteria}
         inner_cols: list[exp.Expression] = [col("__ord"), exp.alias_(col("__id"), "lead_id")]
@@ -569,9 +573,9 @@ class Compiler:
         total: exp.Expression = exp.Add(this=col("fit"), expression=col("engagement"))
         if model.clamp is not None:
             if model.clamp.max is not None:
-                total = exp.Least(this=total, expressions=[lit(model.clamp.max)])
+                total = self._bound(exp.Least, total, model.clamp.max)
             if model.clamp.min is not None:
-                total = exp.Greatest(this=total, expressions=[lit(model.clamp.min)])
+                total = self._bound(exp.Greatest, total, model.clamp.min)
         # PostgreSQL and BigQuery cannot refer to an alias of the same SELECT: `score` gets its own level.
         mid = exp.select(exp.Star(), exp.alias_(total, "score"), copy=False).from_(
             mid.subquery("__dims", copy=False), copy=False)
@@ -586,8 +590,8 @@ class Compiler:
         if explain:
             out_cols += [exp.alias_(col(f"__c_{i}"), c.id) for i, c in enumerate(model.criteria)]
         out_cols += [col(k) for k in keep]
-        return exp.select(*out_cols, copy=False).from_(mid.subquery("__sc", copy=False), copy=False).order_by(
-            col("__ord"), copy=False)
+        query = exp.select(*out_cols, copy=False).from_(mid.subquery("__sc", copy=False), copy=False)
+        return query.order_by(col("__ord"), copy=False) if ordered else query
 
     # ---- the whole query ----------------------------------------------------------------------
     def where_fields(self, model: Model) -> list[str]:

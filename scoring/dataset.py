@@ -237,18 +237,21 @@ def _header_names(cells: list[str], source: str, warnings: list[str]) -> list[st
     """Header cells as column names: blank ones are an error, repeated ones get a suffix (DuckDB
     names ignore case, so 'Email' and 'email' are the same name)."""
     names: list[str] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for i, cell in enumerate(cells, 1):
         name = cell.lstrip("\ufeff")
         if not name.strip():
             raise DataError(f"{source}: column {i} has no name in the header")
         if name.lower() in seen:
+            first = seen[name.lower()]
             n = 2
             while f"{name}_{n}".lower() in seen:
                 n += 1
-            warnings.append(f"{source}: column {i} repeats the name '{name}'; it is read as '{name}_{n}'")
+            same = "the name" if names[first - 1] == name else "the name (ignoring case)"
+            warnings.append(f"{source}: column {i} ('{name}') repeats {same} of column {first} "
+                            f"('{names[first - 1]}'); it is read as '{name}_{n}'")
             name = f"{name}_{n}"
-        seen.add(name.lower())
+        seen[name.lower()] = i
         names.append(name)
     return names
 

@@ -14,7 +14,7 @@ The recipe, fitted on the training leads only:
    stated in the description);
 6. threshold: the lowest score whose training leads convert at the target precision (default:
    twice the training base rate); tiers: hot from the threshold, warm from the score that catches
-   80% of training conversions; grades: fit and engagement quartiles of the training leads.
+   95% of training conversions; grades: fit and engagement quartiles of the training leads.
 
 `draft_model` also trains a gradient-boosted model (scikit-learn's HistGradientBoostingClassifier)
 on the same rows and the same raw columns (lead columns as numbers or categories, raw event
@@ -49,12 +49,13 @@ from scoring.signals import (
     nice_round,
     outcome_array,
     period_order,
+    single_thread,
 )
 
 MAX_CRITERIA = 25
 SCALE_SPAN = 60.0        # points between the 5th and 95th percentile of training scores
 MAX_GROUPS = 10
-RECALL_WARM = 0.8
+RECALL_WARM = 0.95
 
 
 @dataclass
@@ -98,7 +99,11 @@ class _Block:
 
 
 def _readable(name: str) -> str:
-    return name.replace("_", " ").strip().capitalize() if name.islower() or "_" in name else name
+    """'lead_source' -> 'Lead source'; a name with capitals is left as its owner wrote it."""
+    if name.islower():
+        text = name.replace("_", " ").strip()
+        return text[:1].upper() + text[1:]
+    return name
 
 
 def draft_model(engine: Engine, *, split: Split | None = None, exclude: list[str] | tuple[str, ...] = (),
@@ -125,7 +130,8 @@ def draft_model(engine: Engine, *, split: Split | None = None, exclude: list[str
     columns = [c for c in ds.attribute_columns() if c.strip().lower() not in wanted]
     excluded_by_user = [c for c in ds.attribute_columns() if c.strip().lower() in wanted]
     values = read_columns(ds, columns)
-    flags = scan_leakage(ds, y, train, columns=columns, allow=allow, values=values)
+    flags = scan_leakage(ds, y, train, columns=columns, allow=allow, values=values,
+                         order=period_order(frame, np.ones(len(y), dtype=bool)))
     leak = {f.column for f in flags if f.excluded}
     usable = {c: v for c, v in values.items() if c not in leak}
     taken: set[str] = set()
@@ -239,8 +245,12 @@ def _criterion(b: _Block, raw: np.ndarray, sig: Any, train: np.ndarray, y: np.nd
     assert plan is not None
     sizes = [float(sig.X[train, j].sum()) for j in b.cols]
     ref = raw[int(np.argmax(sizes))]
-    pts = {sig.columns[j].key: nice_round(float(r - ref), 1.0) for j, r in zip(b.cols, raw, strict=True)}
+    # A group no training lead falls in has no evidence: it stays neutral (0).
+    pts = {sig.columns[j].key: nice_round(float(r - ref), 1.0) if n > 0 else 0.0
+           for j, r, n in zip(b.cols, raw, sizes, strict=True)}
     g = plan.grouping
+    if g.kind == "bands":
+        g, pts = _merge_equal_bands(g, pts)
     missing = clean(pts.get("__missing", 0.0))
     if g.kind == "map":
         body = [clean(pts[k]) for k in g.keys or []]
@@ -257,6 +267,21 @@ def _criterion(b: _Block, raw: np.ndarray, sig: Any, train: np.ndarray, y: np.nd
                 "rationale": f"From data: IV {iv:.2f} ({iv_strength(iv)}) on the training leads; 0 points = the "
                              "most common value"})
     return doc
+
+
+def _merge_equal_bands(g: Any, pts: dict[str, float]) -> tuple[Any, dict[str, float]]:
+    """Neighbouring bands that ended up with the same whole points become one band."""
+    edges = list(g.edges or [])
+    band_pts = [pts[str(i)] for i in range(len(edges) + 1)]
+    keep_edges, keep_pts = [], [band_pts[0]]
+    for e, p in zip(edges, band_pts[1:], strict=True):
+        if p == keep_pts[-1]:
+            continue
+        keep_edges.append(e)
+        keep_pts.append(p)
+    out = {k: v for k, v in pts.items() if not k.isdigit()}
+    out.update({str(i): p for i, p in enumerate(keep_pts)})
+    return type(g)(g.column, "bands", edges=keep_edges), out
 
 
 def _why(st: Any, extra: str) -> str:
@@ -323,7 +348,36 @@ def gbm_auc(values: dict[str, ColumnValues], usable: dict[str, ColumnValues], bl
 
     X, cats = gbm_features(values, usable, blocks, sig, train)
     clf = HistGradientBoostingClassifier(categorical_features=np.array(cats, dtype=bool), random_state=0)
-    clf.fit(X[order], y[order].astype(int))
-    p = clf.predict_proba(X[test])[:, 1]
+    with single_thread():
+        clf.fit(X[order], y[order].astype(int))
+        p = clf.predict_proba(X[test])[:, 1]
     return {"auc": auc(p, y[test]), "model": "HistGradientBoostingClassifier (scikit-learn defaults)",
             "features": X.shape[1], "leads": int(test.sum())}
+
+
+def heldout_comparison(engine: Engine, starter: Model, split: Split, *, exclude: list[str] | tuple[str, ...] = (),
+                       allow: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The README's table rows: starter, data-suggested, drafted and gradient-boosted on one later period.
+
+    Everything fitted (suggested points, the draft, the GBM) sees only `split.train`; every
+    figure is measured on `split.test`.
+    """
+    from scoring.suggest import apply_suggestions, suggest_points
+
+    def row(label: str, model: Model | None, scored: Any = None, auc_value: float | None = None) -> dict[str, Any]:
+        if model is None:
+            return {"model": label, "auc": auc_value, "ks": None, "criteria": None, "at_threshold": None}
+        fig = _figures(scored, model, split.test)
+        return {"model": label, "auc": fig["auc"], "ks": fig["ks"], "criteria": len(model.criteria),
+                "leads": fig["leads"], "converted": fig["converted"], "base_rate": fig["base_rate"],
+                "at_threshold": fig["at_threshold"]}
+
+    rows = [row("starter", starter, engine.score(starter, explain=False))]
+    sug = suggest_points(engine, starter, split=split, allow=allow)
+    suggested = apply_suggestions(starter, sug)
+    rows.append(row("data-suggested", suggested, engine.score(suggested, explain=False)))
+    drafted = draft_model(engine, split=split, exclude=exclude, allow=allow)
+    rows.append(row("drafted", drafted.model, engine.score(drafted.model, explain=False)))
+    gbm = (drafted.heldout or {}).get("gbm") or {}
+    rows.append(row("gradient-boosted (reference)", None, auc_value=gbm.get("auc")))
+    return rows

@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from scoring.backtest import Counts
 from scoring.compiler import BASE, Compiler, Signal
 from scoring.dataset import Dataset
 from scoring.model import Model, dump_model
@@ -114,7 +115,35 @@ class Engine:
             inner = self.score_sql(model, explain=False, keep=tuple(c for c in columns if c.startswith("__")))
             return self.con.execute(f"SELECT {sel} FROM ({inner})").fetchnumpy()
 
-    def close(self) -> None:
+    def counts(self, model: Model, population_as_of: datetime | None = None) -> Counts:
+        """The back-test population as aggregates, from one GROUPING SETS query over the scores.
+
+        A million leads come back as a histogram of distinct scores and a few dozen group rows, so
+        re-scoring plus every figure costs one scan of the prepared columns.
+        """
+        keep = ("__outcome", "__created", "__outcome_at")
+        with self._lock:
+            inner = self.compiler.score_select(model, self.prepare(model), explain=False, keep=keep,
+                                               ordered=False).sql("duckdb")
+            if population_as_of is None:
+                in_pop = "TRUE"
+                params: list = []
+            else:
+                in_pop = ('("__created" IS NULL OR "__created" < $1) AND '
+                          '("__outcome_at" IS NULL OR "__outcome_at" >= $1)')
+                params = [population_as_of]
+            sql = f"""
+                SELECT GROUPING(score, tier, fit_grade, engagement_grade, month, qualified) AS g, pop, score,
+                       tier, fit_grade, engagement_grade, month, qualified, count(*) AS n,
+                       sum("__outcome") AS conv, min("__created") AS c0, max("__created") AS c1
+                FROM (SELECT *, strftime("__created", '%Y-%m') AS month,
+                             CASE WHEN "__outcome" IS NULL THEN 0 WHEN {in_pop} THEN 1 ELSE 2 END AS pop
+                      FROM ({inner}))
+                GROUP BY GROUPING SETS ((pop), (pop, score), (pop, tier), (pop, fit_grade, engagement_grade),
+                                        (pop, month, qualified))"""
+            rows = self.con.execute(sql, params).fetchnumpy()
+        return counts_from_groups(rows)
+
         with self._lock:
             self._drop()
             self.con.close()
@@ -122,6 +151,45 @@ class Engine:
     def __del__(self) -> None:  # a dropped engine must not leave its table behind
         with contextlib.suppress(duckdb.Error, AttributeError):
             self.close()
+
+
+def counts_from_groups(rows: dict[str, np.ndarray]) -> Counts:
+    """Counts from the GROUPING SETS rows of Engine.counts (g: which set a row belongs to)."""
+    g, pop, n = rows["g"], rows["pop"], rows["n"].astype(np.int64)
+    conv = np.nan_to_num(rows["conv"].astype(float)).astype(np.int64)
+    ones = pop == 1
+    total = ones & (g == 0b111111)
+    by_score = ones & (g == 0b011111)
+    by_tier = ones & (g == 0b101111)
+    by_cell = ones & (g == 0b110011)
+    by_month = ones & (g == 0b111100)
+    c0 = rows["c0"][total]
+    c1 = rows["c1"][total]
+    days = None
+    if len(c0) and not pd.isna(c0[0]):
+        days = (pd.Timestamp(c1[0]) - pd.Timestamp(c0[0])).total_seconds() / 86400
+    months: dict[str, list[int]] = {}
+    for m, qualified, k, y in zip(rows["month"][by_month], rows["qualified"][by_month], n[by_month],
+                                  conv[by_month], strict=True):
+        if m is None or (isinstance(m, float) and np.isnan(m)):
+            continue
+        entry = months.setdefault(str(m), [0, 0, 0])
+        entry[0] += int(k)
+        if qualified:
+            entry[1] += int(k)
+            entry[2] += int(y)
+    return Counts(
+        score=rows["score"][by_score].astype(float), pos=conv[by_score], neg=n[by_score] - conv[by_score],
+        tiers={str(t): (int(k), int(y)) for t, k, y in zip(rows["tier"][by_tier], n[by_tier], conv[by_tier],
+                                                           strict=True) if t is not None},
+        cells={(str(f), str(e)): (int(k), int(y)) for f, e, k, y in zip(
+            rows["fit_grade"][by_cell], rows["engagement_grade"][by_cell], n[by_cell], conv[by_cell], strict=True)
+            if f is not None and e is not None},
+        months={m: (a, b, c) for m, (a, b, c) in months.items()},
+        created_days=days,
+        open_leads=int(n[(pop == 0) & (g == 0b111111)].sum()),
+        outside=int(n[(pop == 2) & (g == 0b111111)].sum()),
+    )
 
 
 def as_output(frame: pd.DataFrame, model: Model, explain: bool) -> pd.DataFrame:

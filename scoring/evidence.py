@@ -62,9 +62,11 @@ def current_points(c: Any, col: Column) -> float | None:
 class Evidence:
     """Per criterion (`criteria`) and per value/band (`values`) figures, as data frames.
 
-    `criteria` columns: id, label, type, dimension, owner, enabled, hits, decided_hits, hit_share,
-    rate_hit, rate_miss, lift, iv, strength, separation (AUC of the criterion's points alone,
-    folded to >= 0.5), mean_points.
+    `criteria` columns: id, label, type, dimension, owner, enabled, hits (leads with non-zero
+    points), hit_rate (hits / leads), decided_hits, hit_share (of decided leads), rate_hit,
+    rate_miss (conversion of hit and missed decided leads), lift (rate_hit / base rate), iv,
+    strength (its usual reading), separation (AUC of the criterion's points alone, folded to
+    >= 0.5), mean_points (of decided hit leads).
     `values` columns: id, kind (hit, value, other, missing, band, none, count, periods), key,
     label, points, leads, decided, converted, rate, lift, woe, iv.
     """
@@ -96,8 +98,8 @@ def criterion_evidence(engine: Engine, model: Model, *, rows: np.ndarray | None 
     sig = signals or compile_signals(engine, list(model.criteria))
     scored = engine.score(all_enabled(model), explain=True)
     y = sig.outcome.copy()
-    if rows is not None:
-        y[~rows] = np.nan
+    inside = np.ones(len(y), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    y[~inside] = np.nan
     dec = ~np.isnan(y)
     pos = float(np.nansum(y))
     base = pos / dec.sum() if dec.sum() else None
@@ -106,7 +108,7 @@ def criterion_evidence(engine: Engine, model: Model, *, rows: np.ndarray | None 
         idx = sig.index(c.id)
         for i in idx:
             col = sig.columns[i]
-            st = bin_stats(sig.X[:, i], y)
+            st = bin_stats(sig.X[:, i] * inside, y)
             value_rows.append({"id": c.id, "kind": col.kind, "key": col.key, "label": col.label,
                                "points": current_points(c, col), **st.to_dict()})
         if isinstance(c, MapCriterion | BandsCriterion):
@@ -115,14 +117,16 @@ def criterion_evidence(engine: Engine, model: Model, *, rows: np.ndarray | None 
         else:
             iv = None
         pts = scored[c.id].to_numpy(dtype=float)
-        hit = pts != 0
-        hit_st, miss_st = bin_stats(hit, y), bin_stats(~hit, y)
+        hit = (pts != 0) & inside
+        hit_st, miss_st = bin_stats(hit, y), bin_stats(~hit & inside, y)
         if iv is None and hit_st.iv is not None and miss_st.iv is not None:
             iv = hit_st.iv + miss_st.iv
         n_dec = int(dec.sum())
+        n_in = int(inside.sum())
         crit_rows.append({
             "id": c.id, "label": c.title, "type": c.type, "dimension": c.dim, "owner": c.owner or "",
-            "enabled": c.enabled, "hits": int(hit.sum()), "decided_hits": hit_st.decided,
+            "enabled": c.enabled, "hits": int(hit.sum()), "hit_rate": float(hit.sum() / n_in) if n_in else None,
+            "decided_hits": hit_st.decided,
             "hit_share": hit_st.decided / n_dec if n_dec else None,
             "rate_hit": hit_st.rate, "rate_miss": miss_st.rate, "lift": hit_st.lift,
             "iv": iv, "strength": iv_strength(iv),
@@ -130,11 +134,11 @@ def criterion_evidence(engine: Engine, model: Model, *, rows: np.ndarray | None 
             "mean_points": float(pts[hit & dec].mean()) if (hit & dec).any() else 0.0,
         })
     crit = pd.DataFrame(crit_rows, columns=[
-        "id", "label", "type", "dimension", "owner", "enabled", "hits", "decided_hits", "hit_share",
+        "id", "label", "type", "dimension", "owner", "enabled", "hits", "hit_rate", "decided_hits", "hit_share",
         "rate_hit", "rate_miss", "lift", "iv", "strength", "separation", "mean_points"])
     vals = pd.DataFrame(value_rows, columns=[
         "id", "kind", "key", "label", "points", "leads", "decided", "converted", "rate", "lift", "woe", "iv"])
-    return Evidence(crit, vals, len(y), int(dec.sum()), int(pos), base)
+    return Evidence(crit, vals, int(inside.sum()), int(dec.sum()), int(pos), base)
 
 
 def all_enabled(model: Model) -> Model:

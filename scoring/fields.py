@@ -199,8 +199,7 @@ def choose_grouping(cv: ColumnValues, rows: np.ndarray, *, max_groups: int = 8,
     min_n = max(MIN_GROUP, int(MIN_GROUP_SHARE * n))
     if cv.numeric and cv.distinct >= MIN_BAND_DISTINCT:
         vals = cv.number[present & np.isfinite(cv.number)]
-        qs = np.quantile(vals, np.linspace(0, 1, max_groups + 1)[1:-1])
-        edges = sorted({nice_edge(x) for x in qs if math.isfinite(x)})
+        edges = _quantile_edges(vals, max_groups)
         # An edge equal to the minimum makes an empty lowest band; pull it up.
         edges = [e for e in edges if e > vals.min()]
         if not edges:
@@ -217,6 +216,45 @@ def choose_grouping(cv: ColumnValues, rows: np.ndarray, *, max_groups: int = 8,
     display = dict(zip(shown["norm"], shown["text"], strict=True))
     keys = [display[v] for v in keep]
     return Grouping(cv.name, "map", keys=keys)
+
+
+def _quantile_edges(vals: np.ndarray, max_groups: int) -> list[float]:
+    """Quantile edges, with a band of its own for any value that holds 5%+ of the leads.
+
+    Many real numbers pile up on one value (0 page value, 999 days = never): plain quantiles
+    would then collapse, and the band just above the pile is where the signal lives.
+    """
+    uniq, counts = np.unique(vals, return_counts=True)
+    atoms = uniq[counts >= 0.05 * len(vals)]
+    edges: set[float] = set()
+    for a in atoms:
+        edges.add(float(a))
+        above = uniq[uniq > a]
+        if len(above):
+            b = float(above[0])
+            nb = nice_edge(b)
+            edges.add(nb if a < nb <= b else b)
+    rest = vals[~np.isin(vals, atoms)]
+    groups = max(2, max_groups - 2 * len(atoms))
+    if len(rest):
+        qs = np.quantile(rest, np.linspace(0, 1, groups + 1)[1:-1])
+        for x in qs:
+            if not math.isfinite(x):
+                continue
+            e = nice_edge(float(x))
+            # Rounding must not swallow an atom's own band.
+            if not any(a < e <= a2 for a, a2 in _atom_spans(atoms, uniq)):
+                edges.add(e)
+    return sorted(edges)
+
+
+def _atom_spans(atoms: np.ndarray, uniq: np.ndarray) -> list[tuple[float, float]]:
+    spans = []
+    for a in atoms:
+        above = uniq[uniq > a]
+        if len(above):
+            spans.append((float(a), float(above[0])))
+    return spans
 
 
 def _merge_bands(g: Grouping, cv: ColumnValues, rows: np.ndarray, min_n: int, y: np.ndarray | None) -> Grouping:

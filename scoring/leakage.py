@@ -10,6 +10,13 @@ signs, each checked here on the training leads:
 * **name**: words such as duration, call, status, stage, closed, won, lost, reason, tag(s);
 * **too good**: the column alone separates won from lost with an AUC of 0.85 or more.
 
+A fifth sign is not leakage but fails the same way out of time: a column whose value changes
+only with time (in time order it sits in a few long runs, 20 times fewer changes than if the
+leads were shuffled), such as an economic indicator, a campaign wave or the month. It describes
+*when*, not *who*. A number of that kind is a `period` flag, excluded by default: later leads
+land in bands fitted on another period. A text column of that kind is a `check`: values a
+later period brings fall back to a map's 'other' points.
+
 Purity or a one-sided fill means `leak`: excluded from suggestions and drafts unless the user
 allows the column. A suspicious name with strong separation (AUC 0.75+) is a `leak` too. A
 name alone or a too-good separation alone is a `check`: shown with the reason, still used,
@@ -33,6 +40,7 @@ PURE_SHARE = 0.03
 FILL_GAP = 0.5
 TOO_GOOD = 0.85
 NAMED_STRONG = 0.75
+RUN_RATIO = 0.05
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,7 @@ class LeakFlag:
     """Why a column looks like it gives the answer away; `excluded` unless the user allowed it."""
 
     column: str
-    severity: str            # "leak" (excluded by default) or "check" (shown, still used)
+    severity: str            # "leak" or "period" (excluded by default), "check" (shown, still used)
     reasons: tuple[str, ...]
     separation: float | None
     excluded: bool
@@ -54,8 +62,24 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def check_column(cv: ColumnValues, y: np.ndarray, rows: np.ndarray, allow: bool = False) -> LeakFlag | None:
-    """The flag for one column, judged on decided leads in `rows`, or None when it looks clean."""
+def run_changes(cv: ColumnValues, order: np.ndarray) -> tuple[int, float] | None:
+    """Value changes between consecutive leads in time order, and how many random order would give."""
+    if len(order) < 50:
+        return None
+    v = cv.norm[order]
+    changes = int(np.sum(v[1:] != v[:-1]))
+    _, counts = np.unique(v.astype(str), return_counts=True)
+    p = counts / len(v)
+    expected = (1.0 - float(np.sum(p * p))) * (len(v) - 1)
+    return None if expected < 0.1 * (len(v) - 1) else (changes, expected)
+
+
+def check_column(cv: ColumnValues, y: np.ndarray, rows: np.ndarray, allow: bool = False,
+                 order: np.ndarray | None = None) -> LeakFlag | None:
+    """The flag for one column, judged on decided leads in `rows`, or None when it looks clean.
+
+    `order`: positions of the `rows` leads from oldest to newest, for the period check.
+    """
     d = rows & ~np.isnan(y)
     n = int(d.sum())
     pos = float(y[d].sum())
@@ -97,30 +121,40 @@ def check_column(cv: ColumnValues, y: np.ndarray, rows: np.ndarray, allow: bool 
             hard = True
     if sep is not None and sep >= TOO_GOOD:
         reasons.append(f"it separates converted from lost almost by itself (AUC {sep:.2f} alone)")
+    period = False
+    runs = run_changes(cv, order) if order is not None else None
+    if runs is not None and runs[0] < RUN_RATIO * runs[1]:
+        reasons.append(f"it changes only with time (from one lead to the next in time order it changes "
+                       f"{runs[0]:,} times, against about {runs[1]:,.0f} in random order): it describes when a "
+                       "lead came, not who it is")
+        period = cv.numeric
     if not reasons:
         return None
-    severity = "leak" if hard else "check"
-    return LeakFlag(cv.name, severity, tuple(reasons), sep, severity == "leak" and not allow)
+    severity = "leak" if hard else "period" if period else "check"
+    return LeakFlag(cv.name, severity, tuple(reasons), sep, severity in ("leak", "period") and not allow)
 
 
 def scan_leakage(ds: Dataset, y: np.ndarray, rows: np.ndarray | None = None, *,
                  columns: list[str] | None = None, allow: tuple[str, ...] | list[str] = (),
-                 values: dict[str, ColumnValues] | None = None) -> list[LeakFlag]:
+                 values: dict[str, ColumnValues] | None = None, order: np.ndarray | None = None) -> list[LeakFlag]:
     """Flags for the attribute columns (or `columns`), judged on `rows` (default: all decided).
 
-    `y` is the outcome per lead in file order (1, 0, NaN open). Columns in `allow` are still
-    flagged, with `excluded=False`: the user has seen the reason and overridden it.
+    `y` is the outcome per lead in file order (1, 0, NaN open); `order` the positions of leads
+    from oldest to newest (default: file order). Columns in `allow` are still flagged, with
+    `excluded=False`: the user has seen the reason and overridden it.
     """
     cols = columns if columns is not None else ds.attribute_columns()
     rows = rows if rows is not None else ~np.isnan(y)
     vals = values if values is not None else read_columns(ds, cols)
     allowed = {a.strip().lower() for a in allow}
+    order = np.arange(len(y)) if order is None else order
+    order = order[rows[order]]
     flags = []
     for c in cols:
         cv = vals[c]
         if looks_like_id(cv, len(y)):
             continue
-        flag = check_column(cv, y, rows, allow=c.strip().lower() in allowed)
+        flag = check_column(cv, y, rows, allow=c.strip().lower() in allowed, order=order)
         if flag is not None:
             flags.append(flag)
     return flags

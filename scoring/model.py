@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -469,13 +470,10 @@ def _count_values(item: object) -> int:
     """How many values a raw criterion holds (before validation, so a huge one costs nothing)."""
     if not isinstance(item, dict):
         return 0
-    n = 0
-    for key in ("values", "bands", "where", "value"):
-        v = item.get(key)
-        if isinstance(v, dict | list):
-            n += len(v)
+    n = sum(len(item[k]) for k in ("values", "bands", "value") if isinstance(item.get(k), dict | list))
     where = item.get("where")
-    for cond in where if isinstance(where, list) else [where]:
+    for cond in where if isinstance(where, list) else [where] if where is not None else []:
+        n += 1
         if isinstance(cond, dict) and isinstance(cond.get("value"), list):
             n += len(cond["value"])
     return n
@@ -497,8 +495,9 @@ def migrate(raw: dict, source: str = "model") -> dict:
 MAX_DEPTH = 20
 # Longer integers are refused before Python converts them (a 100,000-digit int costs seconds).
 MAX_NUMBER_DIGITS = 30
-# Keys, values and collections in one document: 2,000 full criteria need about 60,000.
-MAX_NODES = 200_000
+# Keys, values and collections in one document: 2,000 criteria with every field set and 5,000
+# values (MAX_VALUES, where conditions counted as mappings) need about 85,000.
+MAX_NODES = 100_000
 _YAML = "tag:yaml.org,2002:"
 _YAML_SCALAR_TAGS = {f"{_YAML}{t}" for t in ("str", "int", "float", "bool", "null")}
 
@@ -551,34 +550,28 @@ def _load_json(text: str) -> object:
     return raw
 
 
-class _YamlEntry:
-    """A collection being built from YAML events: a list, or a dict and the key waiting for its value."""
-
-    __slots__ = ("container", "has_key", "key")
-
-    def __init__(self, container: list | dict) -> None:
-        self.container = container
-        self.key: Any = None
-        self.has_key = False
+_NULL, _BOOL, _INT, _FLOAT = (f"{_YAML}{t}" for t in ("null", "bool", "int", "float"))
+_PLAIN_INT = re.compile(r"[-+]?[0-9]+")
 
 
 def _yaml_scalar(event: Any, resolver: Any, constructor: Any) -> object:
     """A scalar as JSON would have it: text, an int, a finite float, a boolean or null."""
-    tag = event.tag
-    if tag in (None, "!"):
-        tag = resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+    tag, value = event.tag, event.value
+    if tag is None or tag == "!":
+        tag = resolver.resolve(yaml.ScalarNode, value, event.implicit)
     elif tag not in _YAML_SCALAR_TAGS:
-        raise _yaml_refusal(f"YAML tags are not allowed ('{event.tag}')", event)
-    value = event.value
-    if tag == f"{_YAML}null":
-        return None
-    if tag == f"{_YAML}bool":
-        return constructor.construct_yaml_bool(yaml.ScalarNode(tag, value))
-    if tag == f"{_YAML}int":
-        if sum(ch.isalnum() for ch in value) > MAX_NUMBER_DIGITS:
-            raise _yaml_refusal(f"the number {value[:12]}... is too large for a model", event)
+        raise _yaml_refusal(f"YAML tags are not allowed ('{tag}')", event)
+    if tag == _INT:
+        if len(value) > MAX_NUMBER_DIGITS:
+            raise _yaml_refusal(f"a number has more than {MAX_NUMBER_DIGITS} digits; too large for a model", event)
+        if _PLAIN_INT.fullmatch(value):
+            return int(value)
         return constructor.construct_yaml_int(yaml.ScalarNode(tag, value))
-    if tag == f"{_YAML}float":
+    if tag == _NULL:
+        return None
+    if tag == _BOOL:
+        return constructor.construct_yaml_bool(yaml.ScalarNode(tag, value))
+    if tag == _FLOAT:
         number = constructor.construct_yaml_float(yaml.ScalarNode(tag, value))
         if not math.isfinite(number):
             raise _yaml_refusal(f"'{value[:40]}' is not allowed in a model file; use a finite number", event)
@@ -593,66 +586,66 @@ def _yaml_refusal(message: str, event: Any) -> ModelError:
     return ModelError(message + at)
 
 
+_NO_KEY = object()
+
+
 def _load_yaml(text: str) -> object:
     """Safe YAML, built from parser events: JSON's types only, no tags, no aliases, one document,
-    bounded depth, no duplicate keys. Nothing is ever constructed from a tag."""
+    bounded depth and size, no duplicate keys. Nothing is ever constructed from a tag."""
     loader_cls = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
     loader = loader_cls(text)
     resolver = yaml.resolver.Resolver()
     constructor = yaml.constructor.SafeConstructor()
-    stack: list[_YamlEntry] = []
-    root: object = None
-    documents = 0
-    nodes = 0
-
-    def attach(value: object, event: Any) -> None:
-        nonlocal root
-        if not stack:
-            root = value
-            return
-        top = stack[-1]
-        if isinstance(top.container, list):
-            top.container.append(value)
-        elif not top.has_key:
-            if isinstance(value, list | dict):
-                raise _yaml_refusal("a mapping key must be text, not a list or mapping", event)
-            if value in top.container:
-                raise _yaml_refusal(f"duplicate key '{str(value)[:80]}' (a model file names each key once)",
-                                    event)
-            top.key, top.has_key = value, True
-        else:
-            top.container[top.key] = value
-            top.key, top.has_key = None, False
-
+    # Each open collection: [container, the key waiting for its value (mappings)].
+    stack: list[list[Any]] = [[[], _NO_KEY]]
+    documents = nodes = 0
+    scalar, seq_start, map_start = yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent
+    ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
     try:
         while True:
             event = loader.get_event()
-            if isinstance(event, yaml.StreamEndEvent):
-                break
-            if isinstance(event, yaml.DocumentStartEvent):
+            kind = type(event)
+            if kind is scalar:
+                value: Any = _yaml_scalar(event, resolver, constructor)
+            elif kind is seq_start or kind is map_start:
+                is_seq = kind is seq_start
+                if event.tag not in (None, "!", f"{_YAML}{'seq' if is_seq else 'map'}"):
+                    raise _yaml_refusal(f"YAML tags are not allowed ('{event.tag}')", event)
+                if len(stack) > MAX_DEPTH:
+                    raise _yaml_refusal(f"nested more than {MAX_DEPTH} levels deep; not a model file", event)
+                nodes += 1
+                stack.append([[] if is_seq else {}, _NO_KEY])
+                continue
+            elif kind in ends:
+                value = stack.pop()[0]
+            elif kind is yaml.AliasEvent:
+                raise _yaml_refusal("YAML aliases are not allowed", event)
+            elif kind is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
                     raise _yaml_refusal("only one YAML document is allowed in a model file", event)
                 continue
-            if isinstance(event, yaml.StreamStartEvent | yaml.DocumentEndEvent):
+            elif kind is yaml.StreamEndEvent:
+                break
+            else:  # stream start, document end
                 continue
-            if isinstance(event, yaml.AliasEvent):
-                raise _yaml_refusal("YAML aliases are not allowed", event)
             nodes += 1
             if nodes > MAX_NODES:
                 raise _yaml_refusal(f"more than {MAX_NODES:,} keys and values; not a model file", event)
-            if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-                is_seq = isinstance(event, yaml.SequenceStartEvent)
-                if event.tag not in (None, "!", f"{_YAML}{'seq' if is_seq else 'map'}"):
-                    raise _yaml_refusal(f"YAML tags are not allowed ('{event.tag}')", event)
-                if len(stack) >= MAX_DEPTH:
-                    raise _yaml_refusal(f"nested more than {MAX_DEPTH} levels deep; not a model file", event)
-                stack.append(_YamlEntry([] if is_seq else {}))
-                continue
-            if isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-                attach(stack.pop().container, event)
-                continue
-            attach(_yaml_scalar(event, resolver, constructor), event)
+            top = stack[-1]
+            container = top[0]
+            if type(container) is list:
+                container.append(value)
+            elif top[1] is _NO_KEY:
+                if isinstance(value, list | dict):
+                    raise _yaml_refusal("a mapping key must be text, not a list or mapping", event)
+                if value in container:
+                    raise _yaml_refusal(f"duplicate key '{str(value)[:80]}' (a model file names each key once)",
+                                        event)
+                top[1] = value
+            else:
+                container[top[1]] = value
+                top[1] = _NO_KEY
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -662,7 +655,8 @@ def _load_yaml(text: str) -> object:
         raise ModelError(f"invalid YAML: {str(exc)[:200]}") from None
     finally:
         loader.dispose()
-    return root
+    root = stack[0][0]
+    return root[0] if root else None
 
 
 def parse_model_text(text: str, source: str = "model", fmt: str | None = None) -> Model:

@@ -197,13 +197,14 @@ class Split:
 
 
 def make_split(frame: pd.DataFrame, *, split_date: datetime | None = None, split_row: int | None = None,
-               train_share: float = TRAIN_SHARE, by_row: bool | None = None) -> Split:
+               train_share: float = TRAIN_SHARE, by_row: bool | None = None, require_test: bool = True) -> Split:
     """Training = older decided leads, held out = newer ones.
 
     Default: the older `train_share` of decided leads by `created_at` (ties stay together, so a
     date is wholly on one side), or the first `train_share` in file order when no decided lead
     has a `created_at` (`by_row=True` forces row order). `split_date` puts leads created before
-    it in training; `split_row` puts rows 1..N (file order) in training.
+    it in training; `split_row` puts rows 1..N (file order) in training. With
+    `require_test=False` an empty held-out period is allowed (fit on everything given).
     """
     if split_date is not None and split_row is not None:
         raise DataError("give a split date or a split row, not both")
@@ -260,7 +261,7 @@ def make_split(frame: pd.DataFrame, *, split_date: datetime | None = None, split
                       f"trained on the older {train.sum():,} decided leads (created before "
                       f"{cut:%Y-%m-%d %H:%M}), held out the newer {test.sum():,}", tuple(warnings))
     for name, mask in (("training", split.train), ("held-out", split.test)):
-        if not mask.any():
+        if not mask.any() and (require_test or name == "training"):
             raise DataError(f"the {name} period has no decided leads; choose another split")
     return split
 
@@ -337,6 +338,19 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, *, Cs: tuple[float, ...] = (0.01,
     """
     from sklearn.linear_model import LogisticRegression
 
+    with single_thread():
+        return _fit_logistic(LogisticRegression, X, y, Cs, validation_share)
+
+
+def single_thread() -> Any:
+    """One BLAS/OpenMP thread for scikit-learn: on a busy machine its spinning threads cost 20x."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def _fit_logistic(LogisticRegression: Any, X: np.ndarray, y: np.ndarray, Cs: tuple[float, ...],
+                  validation_share: float) -> tuple[np.ndarray, float, float]:
     if len(np.unique(y)) < 2:
         raise DataError("the training period has only one outcome: nothing to learn points from")
     n = len(y)
@@ -345,12 +359,12 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, *, Cs: tuple[float, ...] = (0.01,
     if len(Cs) > 1 and cut > 20 and len(np.unique(y[:cut])) == 2 and len(np.unique(y[cut:])) == 2:
         best = math.inf
         for c in Cs:
-            lr = LogisticRegression(C=c, max_iter=2000).fit(X[:cut], y[:cut])
+            lr = LogisticRegression(C=c, solver="newton-cholesky", max_iter=200).fit(X[:cut], y[:cut])
             p = np.clip(lr.predict_proba(X[cut:])[:, 1], 1e-9, 1 - 1e-9)
             loss = -float(np.mean(y[cut:] * np.log(p) + (1 - y[cut:]) * np.log(1 - p)))
             if loss < best - 1e-6:
                 best, best_c = loss, c
-    lr = LogisticRegression(C=best_c, max_iter=2000).fit(X, y)
+    lr = LogisticRegression(C=best_c, solver="newton-cholesky", max_iter=200).fit(X, y)
     return lr.coef_[0].astype(float), float(lr.intercept_[0]), float(best_c)
 
 

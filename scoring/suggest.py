@@ -167,7 +167,8 @@ def suggest_points(engine: Engine, model: Model, *, split: Split | None = None,
     warnings = list(split.warnings)
     columns = sorted({engine.compiler.lead_field(c) for c in enabled if _field_of(c) is not None})
     if leakage is None:
-        leakage = scan_leakage(engine.dataset, y, split.train, columns=columns, allow=allow)
+        leakage = scan_leakage(engine.dataset, y, split.train, columns=columns, allow=allow,
+                               order=period_order(frame, np.ones(len(y), dtype=bool)))
     leak_by_col = {f.column: f for f in leakage if f.excluded}
 
     # Which signal columns enter the regression.

@@ -45,7 +45,8 @@ def data_files() -> dict[str, bytes]:
         "no_id.csv": b"id,converted,name\n1,yes,a\n2,no,b\n",
         "no_outcome.csv": b"lead_id,name,city\nL1,a,Lyon\nL2,b,Graz\n",
         "one_class.csv": b"lead_id,converted,name\nL1,yes,a\nL2,yes,b\nL3,yes,c\n",
-        "bad_dates.csv": b"lead_id,converted,name,created_at\nL1,yes,a,2025-01-05\nL2,no,b,banana\nL3,no,c,31/02/2025x\n",
+        "bad_dates.csv": (b"lead_id,converted,name,created_at\nL1,yes,a,2025-01-05\nL2,no,b,banana\n"
+                          b"L3,no,c,31/02/2025x\n"),
         "future_dates.csv": b"lead_id,converted,name,outcome_at\nL1,yes,a,2025-03-01\nL2,no,b,\nL3,no,c,2999-01-01\n",
         "leads.csv": b"lead_id,converted,name\nL1,yes,a\nL2,no,b\nL3,,c\n",
         "events_unknown.csv": (b"lead_id,event_type,occurred_at\nL1,demo_request,2025-01-02\n"
