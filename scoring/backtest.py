@@ -305,8 +305,10 @@ def report(frame: pd.DataFrame, model: Model, *, as_of: datetime | None = None, 
 
 def report_from_counts(counts: Counts, model: Model, *, as_of: datetime | None = None,
                        warnings: list[str] | None = None, capacity: float | None = None,
-                       target_precision: float | None = None, extras: bool = True) -> dict:
-    """The section-4 report (and, with `extras`, calibration, volumes and threshold finders)."""
+                       target_precision: float | None = None, extras: bool = True, sweep: bool = True) -> dict:
+    """The section-4 report (and, with `extras`, calibration, volumes and threshold finders).
+    `sweep=False` leaves out the sweep's list of rows (one per distinct score) for callers that
+    only need the figures."""
     warnings = list(warnings or [])
     if counts.open_leads:
         warnings.append(f"{counts.open_leads:,} open lead(s) (no outcome yet) are not in the back-test")
@@ -326,11 +328,12 @@ def report_from_counts(counts: Counts, model: Model, *, as_of: datetime | None =
         "leads": n, "converted": curve.pos, "base_rate": base,
         "auc": curve.auc(), "ks": curve.ks(),
         "at_threshold": at_threshold(curve, model.threshold, base),
-        "sweep": curve.sweep(),
         "tiers": _levels(counts, model.tiers),
         "matrix": _matrix(counts, model),
         "warnings": warnings,
     }
+    if sweep:
+        out["sweep"] = curve.sweep()
     if extras:
         months = _months(counts.created_days)
         finders = {"max_f1": consequences(curve, threshold_max_f1(curve), months)}

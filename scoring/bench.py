@@ -12,15 +12,13 @@ sets targets for, next to yardsticks that make them meaningful:
   beat it, so ``ratio = rescore_s / floor_s`` says how much the score half costs on top;
 * ``peak_rss_mb``: the process's peak memory (data generation runs in a child process, so it
   does not count);
-* ``pandas_baseline_s``: the same re-score done with pandas/numpy on the prepared columns, for
-  context (a measuring stick only; the scores are cross-checked against the engine's);
 * with ``parquet=True``: ``backtest_process_s``, a whole ``leadscore backtest --json`` process
   over the Parquet files, against ``straight_query_s``, one hand-written DuckDB query that scores
   the flagship model and computes the AUC from the same files (both AUCs are reported).
 
 Nothing here asserts a target: the benchmark reports, people judge. The timed code paths are the
-production ones (compiler, engine, backtest); the only scoring logic in this file is the two
-measuring sticks above, documented as such and checked against the engine's results.
+production ones (compiler, engine, backtest); the only scoring logic in this file is the
+hand-written yardstick query, documented as such and checked against the engine's AUC.
 """
 
 from __future__ import annotations
@@ -40,12 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
-import pandas as pd
 
 import scoring
 from scoring import backtest
-from scoring.compiler import WHITESPACE
 from scoring.dataset import load_dataset
 from scoring.engine import Engine
 from scoring.errors import DataError
@@ -54,7 +49,6 @@ from scoring.model import (
     BandsCriterion,
     EventCriterion,
     InactivityCriterion,
-    Level,
     MapCriterion,
     Model,
     dump_model_dict,
@@ -69,7 +63,6 @@ SEED = 1
 IN_PROCESS_BELOW = 50_000  # leads; smaller data sets are generated in this process (see `generate`)
 # What the app needs after a change of points: the score and the outcome for the curve, and the
 # labels for the tier table and the fit x engagement matrix.
-SCORE_COLUMNS = ("score", "__outcome", "tier", "fit_grade", "engagement_grade")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,92 +239,26 @@ def point_changes(model: Model, n: int = REPEATS) -> list[Model]:
 # the timed step: re-score + back-test figures
 # ---------------------------------------------------------------------------------------------
 def rescore_figures(engine: Engine, model: Model) -> dict[str, Any]:
-    """Re-score from prepared columns and compute the section-4 figures the app shows.
-
-    A lightweight path on arrays rather than `backtest.report` on a data frame: the sweep stays
-    numpy arrays (the app draws them; the JSON list of dicts is timed apart as ``report_s``),
-    and only the population's labels go through pandas for the tier and matrix tables. Every
-    figure comes from `scoring.backtest`, so the numbers are the report's (checked once by
-    ``figures_match_report``). Returns the figures plus ``_sql_s``/``_figures_s`` timings.
-    """
+    """Re-score from prepared columns and compute the section-4 figures, as the app and the
+    command line do: one GROUPING SETS query gives the population's counts, `scoring.backtest`
+    turns them into figures. The sweep stays a curve (arrays); building it as a list of dicts for
+    JSON is timed apart as ``report_s``. Returns the figures plus ``_sql_s``/``_figures_s``."""
     start = time.perf_counter()
-    arr = engine.score_arrays(model, SCORE_COLUMNS)
+    counts = engine.counts(model)
     mid = time.perf_counter()
-    outcome = arr["__outcome"]
-    known = ~np.ma.getmaskarray(outcome)
-    score = np.asarray(np.ma.getdata(arr["score"]), dtype=float)[known]
-    y = np.asarray(np.ma.getdata(outcome))[known].astype(np.int64)
-    curve = backtest.Curve.of(score, y)
-    n = len(score)
-    base = curve.pos / n if n else None
-    qualified = curve.cum_pos + curve.cum_neg
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sweep = {
-            "threshold": curve.thresholds,
-            "qualified": qualified,
-            "precision": np.where(qualified > 0, curve.cum_pos / np.maximum(qualified, 1), np.nan),
-            "recall": curve.cum_pos / curve.pos if curve.pos else np.full(len(qualified), np.nan),
-        }
-    pop = pd.DataFrame({
-        "tier": np.asarray(arr["tier"])[known],
-        "fit_grade": np.asarray(arr["fit_grade"])[known],
-        "engagement_grade": np.asarray(arr["engagement_grade"])[known],
-        "__outcome": y,
-    })
-    figures = {
-        "leads": n,
-        "converted": curve.pos,
-        "base_rate": base,
-        "auc": curve.auc(),
-        "ks": curve.ks(),
-        "at_threshold": backtest.at_threshold(curve, score, y, model.threshold, base),
-        "sweep": sweep,
-        "tiers": backtest._levels(pop, model.tiers, "tier"),
-        "matrix": backtest._matrix(pop, model),
-    }
+    figures = backtest.report_from_counts(counts, model, extras=False, sweep=False)
     end = time.perf_counter()
+    figures["_distinct_scores"] = len(counts.score)
     figures["_sql_s"] = mid - start
     figures["_figures_s"] = end - mid
     return figures
 
 
-def _report_frame(engine: Engine, model: Model) -> pd.DataFrame:
-    """The columns `backtest.report` reads, as the engine gives them (no lead ids: not needed)."""
-    arr = engine.score_arrays(model, SCORE_COLUMNS)
-    outcome = arr["__outcome"]
-    return pd.DataFrame({
-        "score": np.asarray(np.ma.getdata(arr["score"]), dtype=float),
-        "__outcome": np.where(np.ma.getmaskarray(outcome), np.nan, np.ma.getdata(outcome).astype(float)),
-        "tier": arr["tier"],
-        "fit_grade": arr["fit_grade"],
-        "engagement_grade": arr["engagement_grade"],
-    })
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal figures, floats to 1e-12 (the report and the light path share every formula)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) or isinstance(b, float):
-        return a is not None and b is not None and abs(float(a) - float(b)) <= 1e-12
-    return a == b
-
-
-def figures_match_report(light: dict[str, Any], report: dict[str, Any]) -> bool:
-    """Does the timed light path give the report's figures? (sweep: same length and ends)."""
-    keys = ("leads", "converted", "base_rate", "auc", "ks", "at_threshold", "tiers", "matrix")
-    if not all(_same(light[k], report[k]) for k in keys):
-        return False
-    sweep = report["sweep"]
-    if len(sweep) != len(light["sweep"]["threshold"]):
-        return False
-    return not sweep or all(
-        _same(float(light["sweep"]["threshold"][i]), sweep[i]["threshold"])
-        and _same(int(light["sweep"]["qualified"][i]), sweep[i]["qualified"])
-        for i in (0, len(sweep) - 1)
-    )
+def figures_match_report(engine: Engine, model: Model) -> bool:
+    """The timed path gives the same figures as `backtest.report` on a scored frame."""
+    light = backtest.report_from_counts(engine.counts(model), model, extras=False)
+    full = backtest.report(engine.score(model, explain=False), model, extras=False)
+    return light == full
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,95 +291,13 @@ def floor_sql(engine: Engine, table: str, columns: list[str]) -> str:
     return f"SELECT {' + '.join(parts)}, count(*) FROM {q(table)}"
 
 
-# ---------------------------------------------------------------------------------------------
-# measuring stick 1: the same re-score in pandas/numpy (context, not production)
-# ---------------------------------------------------------------------------------------------
 def _norm(text: str) -> str:
-    return text.strip(WHITESPACE).lower()
-
-
-def _capped(total: np.ndarray, points: float, cap: float | None) -> np.ndarray:
-    if cap is None:
-        return total
-    return np.minimum(total, cap) if points >= 0 else np.maximum(total, cap)
-
-
-def _levels(values: np.ndarray, levels: list[Level] | None) -> np.ndarray | None:
-    if not levels:
-        return None
-    conds = [values >= lv.min for lv in levels[:-1]]
-    return np.select(conds, [lv.label for lv in levels[:-1]], default=levels[-1].label)
-
-
-def pandas_rescore(frame: pd.DataFrame, engine: Engine, model: Model) -> dict[str, np.ndarray | None]:
-    """Score, grades and tier from the prepared columns in pandas/numpy.
-
-    A *measuring stick* for ``pandas_baseline_s`` only: how fast the score half would be if the
-    prepared columns sat in a data frame. The engine's compiled SQL is the one implementation of
-    the semantics; the benchmark cross-checks these scores against it (``pandas_max_abs_diff``).
-    """
-    sigs = engine.compiler.signals(model)
-    dims: dict[str, list[np.ndarray]] = {"fit": [], "engagement": []}
-    n = len(frame)
-    for c in model.criteria:
-        s = sigs.get(c.id, {})
-        if not c.enabled:
-            pts = np.zeros(n)
-        elif isinstance(c, AttributeCriterion):
-            pts = np.where(frame[s["hit"].name].to_numpy(dtype=bool), float(c.points), 0.0)
-        elif isinstance(c, MapCriterion):
-            key = frame[s["key"].name]
-            values = {_norm(k): float(v) for k, v in c.values.items()}
-            looked = key.map(values).to_numpy(dtype=float, na_value=np.nan)
-            listed = np.where(np.isnan(looked), float(c.default), looked)
-            pts = np.where(key.isna().to_numpy(), float(c.missing), listed)
-        elif isinstance(c, BandsCriterion):
-            num = frame[s["num"].name].to_numpy(dtype=float, na_value=np.nan)
-            conds = [frame[s["miss"].name].to_numpy(dtype=bool), np.isnan(num)]
-            choices = [float(c.missing), 0.0]
-            with np.errstate(invalid="ignore"):
-                for b in c.bands:
-                    hit = np.ones(n, dtype=bool)
-                    if b.min is not None:
-                        hit &= num >= b.min
-                    if b.max is not None:
-                        hit &= num < b.max
-                    conds.append(hit)
-                    choices.append(float(b.points))
-            pts = np.select(conds, choices, default=0.0)
-        elif isinstance(c, EventCriterion):
-            total = float(c.points) * frame[s["sum"].name].to_numpy(dtype=float)
-            pts = _capped(total, c.points, c.max_points)
-        elif isinstance(c, InactivityCriterion):
-            days = frame[s["days"].name].to_numpy(dtype=float, na_value=np.nan)
-            total = _capped(float(c.points) * np.floor(days / c.every_days), c.points, c.max_points)
-            pts = np.where(np.isnan(days), 0.0, total)
-        else:  # pragma: no cover - validation refuses other types
-            raise DataError(f"bench: no pandas baseline for criterion type of '{c.id}'")
-        dims[c.dim].append(pts)
-    fit = np.zeros(n)
-    for p in dims["fit"]:
-        fit = fit + p
-    engagement = np.zeros(n)
-    for p in dims["engagement"]:
-        engagement = engagement + p
-    score = fit + engagement
-    if model.clamp is not None:
-        if model.clamp.max is not None:
-            score = np.minimum(score, model.clamp.max)
-        if model.clamp.min is not None:
-            score = np.maximum(score, model.clamp.min)
-    grades = model.grades
-    return {
-        "score": score,
-        "fit_grade": _levels(fit, grades.fit if grades else None),
-        "engagement_grade": _levels(engagement, grades.engagement if grades else None),
-        "tier": _levels(score, model.tiers),
-    }
+    """A map key as the compiler compares it (for the hand-written yardstick query)."""
+    return text.strip().lower()
 
 
 # ---------------------------------------------------------------------------------------------
-# measuring stick 2: one straightforward hand-written DuckDB query over the Parquet files
+# measuring stick: one straightforward hand-written DuckDB query over the Parquet files
 # ---------------------------------------------------------------------------------------------
 # The shape of the flagship model that the hand-written query below encodes (numbers aside:
 # points, caps, band bounds, windows and half-lives are read from the model file, so moving a
@@ -695,24 +540,11 @@ def run_backtest_process(leads: Path, events: Path, workdir: Path) -> dict[str, 
             "backtest_auc": report["auc"], "backtest_leads": report["leads"]}
 
 
-def report_timing(engine: Engine, model: Model, base: dict[str, Any], change: Model) -> dict[str, Any]:
-    """Time the full JSON-shaped `backtest.report` (sweep as a list of dicts) on the same scores,
-    and check that the light path timed as ``rescore_s`` gives the report's figures."""
-    frame = _report_frame(engine, change)
-    seconds, _ = _median_time(lambda: backtest.report(frame, change, extras=False), 3)
-    full = backtest.report(_report_frame(engine, model), model, extras=False)
-    return {"report_s": seconds, "figures_match_report": figures_match_report(base, full)}
-
-
-def pandas_baseline(engine: Engine, table: str, columns: list[str], changes: list[Model]) -> dict[str, Any]:
-    """The same changes re-scored by `pandas_rescore` on the prepared columns in a data frame."""
-    cols = ", ".join(q(c) for c in dict.fromkeys(["__ord", *columns]))
-    fetch_s, prepared = _timed(lambda: engine.con.execute(f"SELECT {cols} FROM {q(table)} ORDER BY {q('__ord')}").df())
-    seconds = statistics.median(_timed(lambda m=m: pandas_rescore(prepared, engine, m))[0] for m in changes)
-    mine = pandas_rescore(prepared, engine, changes[-1])["score"]
-    theirs = np.asarray(np.ma.getdata(engine.score_arrays(changes[-1], ("score",))["score"]), dtype=float)
-    diff = float(np.max(np.abs(mine - theirs))) if len(mine) else 0.0
-    return {"pandas_fetch_s": fetch_s, "pandas_baseline_s": seconds, "pandas_max_abs_diff": diff}
+def report_timing(engine: Engine, change: Model) -> dict[str, Any]:
+    """Time the full JSON-shaped report (the sweep as a list of dicts, one per distinct score)."""
+    counts = engine.counts(change)
+    seconds, _ = _median_time(lambda: backtest.report_from_counts(counts, change, extras=False), 3)
+    return {"report_s": seconds}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -767,10 +599,11 @@ def run_bench(n_leads: int, events_per_lead: float, *, parquet: bool = False,
         out["peak_rss_mb"] = _peak_rss_mb()  # before the yardsticks below add their own memory
         out["auc"] = base["auc"]
         out["population"] = base["leads"]
-        out["distinct_scores"] = len(base["sweep"]["threshold"])
+        out["distinct_scores"] = base["_distinct_scores"]
 
-        out.update(report_timing(engine, model, base, changes[-1]))
-        out.update(pandas_baseline(engine, table, columns, changes))
+        out.update(report_timing(engine, changes[-1]))
+        if n_leads <= 200_000:  # the frame path is the slow one being checked against
+            out["figures_match_report"] = figures_match_report(engine, changes[-1])
         out["rescore_ops_per_s"] = round(n_leads / out["rescore_s"]) if out["rescore_s"] > 0 else None
 
         if parquet:

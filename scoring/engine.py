@@ -144,6 +144,7 @@ class Engine:
             rows = self.con.execute(sql, params).fetchnumpy()
         return counts_from_groups(rows)
 
+    def close(self) -> None:
         with self._lock:
             self._drop()
             self.con.close()
