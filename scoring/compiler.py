@@ -58,6 +58,9 @@ OUTPUT_COLUMNS = (
 BASE = ("__ord", "__id", "__outcome", "__created", "__outcome_at", "__asof")
 
 
+UNKNOWN = object()  # the latest event time has not been looked up: the query finds it itself
+
+
 @dataclass(frozen=True)
 class Signal:
     """One prepared per-lead column. `kind`: lead (row expression), event (sum), idle (days)."""
@@ -66,6 +69,7 @@ class Signal:
     kind: str
     expr: exp.Expression
     definition: str
+    fields: tuple[str, ...] = ()  # lead columns it reads, through their normalised text column
 
 
 def _key(*parts: Any) -> str:
@@ -128,19 +132,20 @@ class Compiler:
         self.as_of = as_of
         self.dialect = dialect
         self.with_outcome = with_outcome and roles.outcome is not None
+        self.latest_event: datetime | object | None = UNKNOWN
         self._memo: dict[str, dict[str, Signal]] = {}
 
     # ---- value helpers ------------------------------------------------------------------
-    def text(self, e: exp.Expression) -> exp.Expression:
-        """Text as compared: cast, trimmed of white space, lower case."""
-        return exp.Lower(this=self.trimmed(e))
+    def text(self, e: exp.Expression, clean: bool = False) -> exp.Expression:
+        """Text as compared: cast, trimmed of white space, lower case. `clean`: `e` already is."""
+        return e if clean else exp.Lower(this=self.trimmed(e))
 
     def trimmed(self, e: exp.Expression) -> exp.Expression:
         return exp.Trim(this=exp.cast(e, exp.DataType.build("VARCHAR")), expression=lit(WHITESPACE))
 
-    def number(self, e: exp.Expression) -> exp.Expression:
+    def number(self, e: exp.Expression, clean: bool = False) -> exp.Expression:
         """The value read as a finite number, NULL when it does not read as one ('nan', 'inf')."""
-        text = self.trimmed(e)
+        text = e if clean else self.trimmed(e)
         double = exp.DataType.build("DOUBLE")
         if self.dialect == "duckdb":
             n = exp.TryCast(this=text, to=double)
@@ -242,21 +247,23 @@ class Compiler:
             micros = exp.DateDiff(this=later, expression=earlier, unit=unit)
         return exp.Div(this=exp.cast(micros, exp.DataType.build("DOUBLE")), expression=lit(86_400_000_000.0))
 
-    def missing(self, e: exp.Expression, na_values: list[str]) -> exp.Expression:
-        t = self.text(e)
+    def missing(self, e: exp.Expression, na_values: list[str], clean: bool = False) -> exp.Expression:
+        t = self.text(e, clean)
         parts = [exp.Is(this=e, expression=exp.Null()), exp.EQ(this=t, expression=lit(""))]
         if na_values:
             parts.append(exp.In(this=t, expressions=[self.text(lit(v)) for v in na_values]))
         return _or(parts)
 
-    def condition(self, e: exp.Expression, op: str, value: Any, na_values: list[str]) -> exp.Expression:
-        """A boolean that is never NULL, per the op rules of the contract."""
-        miss = self.missing(e, na_values)
+    def condition(self, e: exp.Expression, op: str, value: Any, na_values: list[str],
+                  clean: bool = False) -> exp.Expression:
+        """A boolean that is never NULL, per the op rules of the contract. `clean`: `e` is a column
+        already normalised by `text` (each field is normalised once, however many criteria read it)."""
+        miss = self.missing(e, na_values, clean)
         if op == "is_missing":
             return miss
         if op == "is_present":
             return exp.Not(this=miss)
-        t, n = self.text(e), self.number(e)
+        t, n = self.text(e, clean), self.number(e, clean)
         if op in ("gt", "gte", "lt", "lte"):
             cls = {"gt": exp.GT, "gte": exp.GTE, "lt": exp.LT, "lte": exp.LTE}[op]
             core: exp.Expression = cls(this=n, expression=lit(value))
@@ -344,17 +351,18 @@ class Compiler:
         na = self.roles.na_values
         if isinstance(c, AttributeCriterion):
             f = self.lead_field(c)
-            expr = self.condition(col(f), c.op, c.value, na)
-            return {"hit": self._signal("lead", expr, "attr", f, c.op, c.value, na)}
+            expr = self.condition(self.field_col(f), c.op, c.value, na, clean=True)
+            return {"hit": self._signal("lead", expr, "attr", f, c.op, c.value, na, fields=(f,))}
         if isinstance(c, MapCriterion):
             f = self.lead_field(c)
-            expr = _case([(self.missing(col(f), na), exp.Null())], self.text(col(f)))
-            return {"key": self._signal("lead", expr, "map", f, na)}
+            expr = _case([(self.missing(self.field_col(f), na, clean=True), exp.Null())], self.field_col(f))
+            return {"key": self._signal("lead", expr, "map", f, na, fields=(f,))}
         if isinstance(c, BandsCriterion):
             f = self.lead_field(c)
             return {
-                "num": self._signal("lead", self.number(col(f)), "num", f),
-                "miss": self._signal("lead", self.missing(col(f), na), "miss", f, na),
+                "num": self._signal("lead", self.number(self.field_col(f), clean=True), "num", f, fields=(f,)),
+                "miss": self._signal("lead", self.missing(self.field_col(f), na, clean=True), "miss", f, na,
+                                     fields=(f,)),
             }
         if isinstance(c, EventCriterion):
             return {"sum": self._event_signal(c)}
@@ -365,9 +373,13 @@ class Compiler:
             return {"days": self._signal("idle", expr, "idle", types)}
         raise ModelError(f"criterion '{c.id}': unknown type")
 
-    def _signal(self, kind: str, expr: exp.Expression, *definition: Any) -> Signal:
+    def _signal(self, kind: str, expr: exp.Expression, *definition: Any, fields: tuple[str, ...] = ()) -> Signal:
         key = _key(kind, self.as_of, *definition)
-        return Signal(name=f"s_{key}", kind=kind, expr=expr, definition=key)
+        return Signal(name=f"s_{key}", kind=kind, expr=expr, definition=key, fields=fields)
+
+    def field_col(self, field: str) -> exp.Column:
+        """The normalised text column of a lead field (made once in `__l0`)."""
+        return col(f"__f_{_key(field)}")
 
     def _type_match(self, types: list[str]) -> exp.Expression:
         if not types:
@@ -380,7 +392,7 @@ class Compiler:
         where_def = []
         for cond in c.conditions:
             field = self._field(c, cond.field, self.event_columns, "events")
-            conds.append(self.condition(col(self.event_alias(field)), cond.op, cond.value, []))
+            conds.append(self.condition(col(self.event_alias(field)), cond.op, cond.value, [], clean=True))
             where_def.append((field, cond.op, cond.value))
         if c.window_days is not None:
             conds.append(exp.LTE(this=col("__age"), expression=lit(c.window_days)))
@@ -403,7 +415,7 @@ class Compiler:
             exp.alias_(self.text(col(r.event_type)), "__type"),
             exp.alias_(self.timestamp(col(r.event_at)), "__at"),
         ]
-        e_cols += [exp.alias_(col(f), self.event_alias(f)) for f in sorted(set(where_fields))]
+        e_cols += [exp.alias_(self.text(col(f)), self.event_alias(f)) for f in sorted(set(where_fields))]
         # Dialects cannot filter on an alias of the same SELECT: filter in a second step.
         keep: exp.Expression = exp.Not(this=exp.Is(this=col("__at"), expression=exp.Null()))
         if lead_id is not None:
@@ -468,16 +480,24 @@ class Compiler:
         outcome_at = self.timestamp(col(r.outcome_at)) if use_outcome_at else null_ts
         l_cols += [exp.alias_(outcome, "__outcome"), exp.alias_(created, "__created"),
                    exp.alias_(outcome_at, "__outcome_at")]
-        l_cols += [exp.alias_(s.expr, s.name) for s in lead_sigs]
-        ctes: list[tuple[str, exp.Select]] = [("__l", exp.select(*l_cols).from_(exp.Table(this=ident("leads"))))]
+        fields = sorted({f for s in lead_sigs for f in s.fields})
+        l_cols += [exp.alias_(self.text(col(f)), self.field_col(f).name) for f in fields]
+        base = [col(b) for b in ("__ord", "__id", "__outcome", "__created", "__outcome_at")]
+        ctes: list[tuple[str, exp.Select]] = [
+            ("__l0", exp.select(*l_cols).from_(exp.Table(this=ident("leads")))),
+            ("__l", exp.select(*base, *[exp.alias_(s.expr, s.name) for s in lead_sigs]).from_("__l0")),
+        ]
         if ev_sigs or self.as_of is None:
             ctes += self.event_ctes(where_fields)
         if self.as_of is not None:
             asof: exp.Expression = self.timestamp_literal(self.as_of)
+        elif self.latest_event is not UNKNOWN:
+            # The engine looked the latest event time up once per data set (latest_event_select).
+            latest_lit = [] if self.latest_event is None else [self.timestamp_literal(self.latest_event)]
+            asof = exp.Coalesce(this=col("__outcome_at"), expressions=[*latest_lit, self.now()])
         else:
-            latest = exp.select(exp.Max(this=col("__at", "__e"))).from_("__e").join(
-                "__l", on=exp.EQ(this=col("__lead", "__e"), expression=col("__id", "__l")))
-            asof = exp.Coalesce(this=col("__outcome_at"), expressions=[exp.Subquery(this=latest), self.now()])
+            asof = exp.Coalesce(this=col("__outcome_at"),
+                                expressions=[exp.Subquery(this=self._latest_select()), self.now()])
         ctes.append(("__la", exp.select(exp.Star(), exp.alias_(asof, "__asof")).from_("__l")))
         prep_cols: list[exp.Expression] = [col(b, "__la") for b in BASE]
         prep_cols += [col(s.name, "__la") for s in lead_sigs]
@@ -502,6 +522,20 @@ class Compiler:
                 prep = prep.select(exp.alias_(value, s.name))
         ctes.append(("__prep", prep))
         return ctes
+
+    def _latest_select(self) -> exp.Select:
+        """The latest event time among events of known leads: the as-of of undecided leads."""
+        return exp.select(exp.Max(this=col("__at", "__e"))).from_("__e").join(
+            "__l", on=exp.EQ(this=col("__lead", "__e"), expression=col("__id", "__l")))
+
+    def latest_event_select(self) -> exp.Select:
+        """`_latest_select` as a query of its own, so an engine can look it up once per data set."""
+        ctes = self.prepare_ctes([], [])
+        query = self._latest_select()
+        for name, cte in ctes:
+            if name in ("__l0", "__l", "__e0", "__e"):
+                query = query.with_(name, as_=cte)
+        return query
 
     # ---- score half -------------------------------------------------------------------------
     def points(self, c: Any, sig: dict[str, Signal]) -> exp.Expression:

@@ -39,6 +39,9 @@ class Engine:
         self.dataset = dataset
         self.as_of = as_of
         self.compiler = Compiler(dataset.roles, dataset.lead_columns, dataset.event_columns, as_of=as_of)
+        if as_of is None:  # look it up once, not in every prepare: it joins every event to the leads
+            self.compiler.latest_event = dataset.con.cursor().execute(
+                self.compiler.latest_event_select().sql("duckdb")).fetchone()[0]
         self.con = dataset.con.cursor()
         self._lock = threading.RLock()  # prepare + score run as one step per caller
         self._table: str | None = None
@@ -68,7 +71,7 @@ class Engine:
                 new_cols = ", ".join(f"n.{q(c)}" for c in missing)
                 self.con.execute(
                     f"CREATE TEMP TABLE {q(name)} AS SELECT p.*, {new_cols} FROM {q(self._table)} p "
-                    f"JOIN ({query}) n USING ({q('__ord')}) ORDER BY {q('__ord')}"
+                    f"JOIN ({query}) n USING ({q('__ord')})"
                 )
                 self.con.execute(f"DROP TABLE {q(self._table)}")
             self._table = name
@@ -77,11 +80,11 @@ class Engine:
             return name
 
     def compiler_query(self, ctes: list, signal_names: list[str]) -> str:
-        """The prepare half as one SELECT, ordered by file position."""
+        """The prepare half as one SELECT (in no particular order: the score half orders by __ord)."""
         from sqlglot import exp
 
         cols = [exp.column(c, quoted=True) for c in (*BASE, *signal_names)]
-        query = exp.select(*cols).from_("__prep").order_by(exp.column("__ord", quoted=True))
+        query = exp.select(*cols).from_("__prep")
         for name, cte in ctes:
             query = query.with_(name, as_=cte)
         return query.sql("duckdb")

@@ -48,12 +48,13 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from scoring.model import load_model
     from scoring.suggest import suggest_points
 
+    split = _split_args(args)  # a malformed date is a usage error, before any work
     model = load_model(args.model)
     ds = _dataset(args)
     engine = Engine(ds)
     allow = _cols(args.allow)
     evidence = criterion_evidence(engine, model)
-    sug = suggest_points(engine, model, allow=allow, **_split_args(args))
+    sug = suggest_points(engine, model, allow=allow, **split)
     missing = missing_criteria(engine, model, rows=sug.split.train, limit=args.limit, allow=allow)
     if args.json:
         print(dumps({"evidence": evidence.to_dict(), "suggestions": sug.to_dict(), "missing": missing.to_dict(),
@@ -160,9 +161,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from scoring.engine import Engine
     from scoring.model import load_model
 
+    split = _split_args(args)
     model = load_model(args.model)
     engine = Engine(_dataset(args))
-    rep = drift_report(engine, model, **_split_args(args))
+    rep = drift_report(engine, model, **split)
     if args.json:
         print(dumps(rep.to_dict()))
         return 0

@@ -58,18 +58,16 @@ def planted(directory: Path, n: int = 3000, seed: int = 7, *, flip_after: float 
         "created_at": created.strftime("%Y-%m-%d %H:%M:%S"), "outcome_at": outcome_at.strftime("%Y-%m-%d %H:%M:%S"),
         "plan": plan, "hidden": hidden, "employees": size, "colour": noise, "duration": duration,
     })
-    rows = []
-    for i in range(n):
-        span = (outcome_at[i] - created[i]).total_seconds()
-        for kind, k in (("demo_request", demo[i]), ("page_view", careers[i])):
-            for _ in range(k):
-                at = created[i] + pd.Timedelta(seconds=float(rng.uniform(0, span * 0.9)))
-                url = "/careers/jobs" if kind == "page_view" else ""
-                rows.append((leads.lead_id[i], kind, at.strftime("%Y-%m-%d %H:%M:%S"), url))
-        for _ in range(rng.poisson(1.0)):
-            at = created[i] + pd.Timedelta(seconds=float(rng.uniform(0, span * 0.9)))
-            rows.append((leads.lead_id[i], "page_view", at.strftime("%Y-%m-%d %H:%M:%S"), "/blog/post"))
-    events = pd.DataFrame(rows, columns=["lead_id", "event_type", "occurred_at", "url"])
+    blog = rng.poisson(1.0, n)
+    parts = []
+    for kind, counts, url in (("demo_request", demo, ""), ("page_view", careers, "/careers/jobs"),
+                              ("page_view", blog, "/blog/post")):
+        idx = np.repeat(np.arange(n), counts)
+        span = (outcome_at[idx] - created[idx]).total_seconds().to_numpy()
+        at = created[idx] + pd.to_timedelta(rng.uniform(0, 0.9, len(idx)) * span, unit="s")
+        parts.append(pd.DataFrame({"lead_id": leads.lead_id.to_numpy()[idx], "event_type": kind,
+                                   "occurred_at": at.strftime("%Y-%m-%d %H:%M:%S"), "url": url}))
+    events = pd.concat(parts, ignore_index=True)
     directory.mkdir(parents=True, exist_ok=True)
     lp, ep = directory / "leads.csv", directory / "events.csv"
     leads.to_csv(lp, index=False)
@@ -179,3 +177,29 @@ def test_signals_come_from_the_engine(engine):
     assert np.array_equal(gold == 1, frame["plan"].to_numpy() == 10)
     demo = sig.X[:, sig.index("demo")[0]]
     assert np.allclose(np.minimum(demo, 4) * 5, frame["demo"].to_numpy())
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run a `leadscore` command: through the main parser once it registers the evidence
+    commands, else through a parser holding just them (same exit codes as `scoring.cli.main`)."""
+    import argparse
+
+    from scoring.cli import UsageError, build_parser, main
+    from scoring.errors import LeadScoreError
+    from scoring.evidence_cli import add_evidence_commands
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    if argv[0] in sub.choices:
+        return main(argv)
+    parser = argparse.ArgumentParser(prog="leadscore")
+    add_evidence_commands(parser.add_subparsers(dest="command", required=True))
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args))
+    except UsageError:
+        return 2
+    except LeadScoreError:
+        return 1

@@ -83,8 +83,6 @@ def assert_complete_csv(path: Path, rows: int) -> None:
     assert all(line.count(",") == width for line in lines[1:: max(1, rows // 1000)])
 
 
-@pytest.mark.xfail(strict=True, reason="scoring/cli.py writes -o OUT in place (pandas to_csv/to_parquet on the "
-                   "target): remove this mark once it writes a temporary file beside OUT and renames it")
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_killing_score_while_it_writes_leaves_the_earlier_output_or_a_complete_one(big_leads, tmp_path, suffix):
     leads, n = big_leads
@@ -100,6 +98,27 @@ def test_killing_score_while_it_writes_leaves_the_earlier_output_or_a_complete_o
         assert_complete_csv(out, n)
     else:
         assert duckdb.connect().execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0] == n
+
+
+IN_PLACE = """
+import sys
+rows = int(sys.argv[2])
+with open(sys.argv[1], "w") as fh:  # the naive way: truncate the target, then write into it
+    fh.write("lead_id,score\\n")
+    for i in range(rows):
+        fh.write(f"L{i},{i % 100}.000000\\n")
+"""
+
+
+def test_the_harness_catches_a_writer_that_writes_in_place(tmp_path):
+    """The kill above is no formality: the same harness leaves a naive writer's output broken."""
+    out = tmp_path / "scores.csv"
+    out.write_text(EARLIER, encoding="utf-8")
+    rows = 5_000_000
+    code, _ = kill_when_changed([sys.executable, "-c", IN_PLACE, str(out), str(rows)], tmp_path)
+    assert code == -signal.SIGKILL
+    data = out.read_bytes()
+    assert data != EARLIER.encode() and data.count(b"\n") < rows + 1, "caught with half a file"
 
 
 def test_a_completed_score_replaces_the_earlier_output(big_leads, tmp_path):

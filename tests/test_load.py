@@ -1,0 +1,198 @@
+"""Many users (issue 7, item 5): one `streamlit run` server, 10 browser sessions at once.
+
+Each session (its own browser context: its own cookie, its own Streamlit session) opens the
+Criteria page on the 20,000-lead sample, renames its model, sets its own points on a criterion,
+goes to the Back-test page and back, and must find its own edits and no one else's. The server's
+memory is measured (psutil, RSS) after one session and after all ten: the data is cached once, so
+nine more sessions cost far less than nine more copies of it. Every interaction's latency (action
+to rerun finished) is recorded; the figures are printed (pytest -s shows them). Loopback only,
+bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI=true but Debian's Chromium is missing: .ci/run must install it")
+    pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.async_api import Page, async_playwright  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+SESSIONS = 10
+BUDGET_S = 120  # the whole load test, start to finish
+MAX_INTERACTION_S = 30  # no session waits longer than this for any answer
+MAX_MB_PER_EXTRA_SESSION = 60  # a copy of the sample's data and prepared scores is far more
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage"]
+
+# Records every change of the app's run state, so "the rerun this action caused has finished" is exact.
+WATCH = """() => {
+  window.__runs = 0;
+  if (window.__watching) return;
+  window.__watching = true;
+  new MutationObserver(records => {
+    for (const r of records) {
+      if (r.oldValue === 'running' || r.target.getAttribute('data-test-script-state') === 'running') window.__runs++;
+    }
+  }).observe(document.body, {subtree: true, attributes: true, attributeOldValue: true,
+                               attributeFilter: ['data-test-script-state']});
+}"""
+DONE = """() => window.__runs > 0 && document.querySelector(
+  "[data-testid='stApp'][data-test-script-state='notRunning']") !== null"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    library = tmp_path_factory.mktemp("library") / "library.duckdb"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LEADSCORE_LIBRARY": str(library)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError("streamlit did not start")
+    yield url, proc
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def rss_mb(proc: subprocess.Popen) -> float:
+    return psutil.Process(proc.pid).memory_info().rss / 1e6
+
+
+class Session:
+    def __init__(self, i: int, page: Page) -> None:
+        self.i, self.page = i, page
+        self.name = f"Session {i} model"
+        self.points = str(11 + i)
+        self.latencies: list[tuple[str, float]] = []
+
+    async def act(self, what: str, action) -> None:
+        """Run `action` and wait until the rerun it caused has finished; record how long that took."""
+        await self.page.evaluate(WATCH)
+        start = time.perf_counter()
+        await action()
+        await self.page.wait_for_function(DONE, timeout=MAX_INTERACTION_S * 1000, polling=50)
+        self.latencies.append((what, time.perf_counter() - start))
+        assert await self.page.locator("[data-testid='stException']").count() == 0, f"{what}: an exception"
+
+    async def open(self, url: str) -> None:
+        start = time.perf_counter()
+        await self.page.goto(f"{url}/criteria")
+        await self.page.locator(".st-key-m0_name input").wait_for(timeout=MAX_INTERACTION_S * 1000)
+        await self.page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",
+                                          timeout=MAX_INTERACTION_S * 1000)
+        self.latencies.append(("first render", time.perf_counter() - start))
+
+    async def edit(self) -> None:
+        page = self.page
+        name = page.locator(".st-key-m0_name input")
+        await name.fill(self.name)
+        await self.act("rename the model", lambda: name.press("Enter"))
+        await page.get_by_role("tab", name="Engagement").click()
+        points = page.locator(".st-key-c0_demo_request_points input")
+        await points.fill(self.points)
+        await self.act("set a criterion's points", lambda: points.press("Enter"))
+
+    async def go(self, title: str) -> None:
+        link = self.page.locator("[data-testid='stSidebarNavLink']", has_text=title).first
+        await self.act(f"open {title}", link.click)
+
+    async def check(self) -> None:
+        """Its own edits, after everyone else's: in the sidebar, and in the widgets on return."""
+        page = self.page
+        sidebar = await page.locator("[data-testid='stSidebar']").inner_text()
+        assert self.name in sidebar, sidebar
+        others = [f"Session {j} model" for j in range(SESSIONS) if j != self.i]
+        assert not any(o in sidebar for o in others), sidebar
+        assert await page.locator(".st-key-m0_name input").input_value() == self.name
+        await page.get_by_role("tab", name="Engagement").click()
+        assert await page.locator(".st-key-c0_demo_request_points input").input_value() == self.points
+
+
+async def drive(url: str, proc: subprocess.Popen) -> dict:
+    figures: dict = {"rss_start_mb": rss_mb(proc)}
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pages = []
+        for i in range(SESSIONS):
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            pages.append(Session(i, await context.new_page()))
+        first, rest = pages[0], pages[1:]
+        await first.open(url)  # the first session loads and caches the sample
+        await first.edit()
+        figures["rss_one_session_mb"] = rss_mb(proc)
+        await asyncio.gather(*(s.open(url) for s in rest))
+        await asyncio.gather(*(s.edit() for s in rest))
+        await asyncio.gather(*(s.go("Back-test") for s in pages))
+        await asyncio.gather(*(s.go("Criteria") for s in pages))
+        figures["rss_all_sessions_mb"] = rss_mb(proc)
+        for s in pages:  # one by one: the checks themselves change nothing
+            await s.check()
+        await browser.close()
+    latencies = [t for s in pages for _, t in s.latencies]
+    interactions = [t for s in pages for what, t in s.latencies if what != "first render"]
+    figures.update({
+        "sessions": SESSIONS,
+        "interactions": len(interactions),
+        "first_render_max_s": max(t for s in pages for what, t in s.latencies if what == "first render"),
+        "p50_s": statistics.median(interactions),
+        "p95_s": statistics.quantiles(interactions, n=20)[-1],
+        "max_s": max(latencies),
+        "slowest": max(((what, t) for s in pages for what, t in s.latencies), key=lambda x: x[1]),
+    })
+    return figures
+
+
+def test_ten_sessions_on_one_server_keep_their_own_models(server):
+    url, proc = server
+    start = time.perf_counter()
+    figures = asyncio.run(asyncio.wait_for(drive(url, proc), timeout=BUDGET_S))
+    figures["total_s"] = time.perf_counter() - start
+    per_extra = (figures["rss_all_sessions_mb"] - figures["rss_one_session_mb"]) / (SESSIONS - 1)
+    figures["mb_per_extra_session"] = per_extra
+    print("\nload test:", ", ".join(
+        f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
+    assert figures["max_s"] < MAX_INTERACTION_S
+    assert per_extra < MAX_MB_PER_EXTRA_SESSION, figures
+    assert figures["total_s"] < BUDGET_S
