@@ -104,6 +104,11 @@ def _sum(items: list[exp.Expression]) -> exp.Expression:
     return out
 
 
+def _alias(e: exp.Expression, name: str) -> exp.Alias:
+    """An alias without copying the aliased tree (exp.alias_ deep-copies it by default)."""
+    return exp.alias_(e, name, copy=False)
+
+
 def _case(whens: list[tuple[exp.Expression, exp.Expression]], default: exp.Expression) -> exp.Case:
     case = exp.Case()
     for cond, value in whens:
@@ -584,7 +589,7 @@ class Compiler:
     @staticmethod
     def _level(value: exp.Expression, levels: list[Level] | None) -> exp.Expression:
         if not levels:
-            return exp.cast(exp.Null(), exp.DataType.build("VARCHAR"))
+            return exp.Cast(this=exp.Null(), to=exp.DataType(this=exp.DataType.Type.VARCHAR))
         whens = [(exp.GTE(this=value, expression=lit(lv.min)), lit(lv.label)) for lv in levels[:-1]]
         return _case(whens, lit(levels[-1].label)) if whens else lit(levels[-1].label)
 
@@ -594,15 +599,15 @@ class Compiler:
         (aggregates over it need no order, and sorting a million rows is not free)."""
         sigs = self.signals(model)
         pts = {c.id: self.points(c, sigs.get(c.id, {})) for c in model.criteria}
-        inner_cols: list[exp.Expression] = [col("__ord"), exp.alias_(col("__id"), "lead_id")]
+        inner_cols: list[exp.Expression] = [col("__ord"), _alias(col("__id"), "lead_id")]
         inner_cols += [col(k) for k in keep]
-        inner_cols += [exp.alias_(p, f"__c_{i}") for i, p in enumerate(pts.values())]
+        inner_cols += [_alias(p, f"__c_{i}") for i, p in enumerate(pts.values())]
         inner = exp.select(*inner_cols, copy=False).from_(source, copy=False)
         dims = {"fit": [], "engagement": []}
         for i, c in enumerate(model.criteria):
             dims[c.dim].append(col(f"__c_{i}"))
-        mid = exp.select(exp.Star(), exp.alias_(_sum(dims["fit"]), "fit"),
-                         exp.alias_(_sum(dims["engagement"]), "engagement"), copy=False).from_(
+        mid = exp.select(exp.Star(), _alias(_sum(dims["fit"]), "fit"),
+                         _alias(_sum(dims["engagement"]), "engagement"), copy=False).from_(
             inner.subquery("__pts", copy=False), copy=False)
         total: exp.Expression = exp.Add(this=col("fit"), expression=col("engagement"))
         if model.clamp is not None:
@@ -611,18 +616,18 @@ class Compiler:
             if model.clamp.min is not None:
                 total = self._bound(exp.Greatest, total, model.clamp.min)
         # PostgreSQL and BigQuery cannot refer to an alias of the same SELECT: `score` gets its own level.
-        mid = exp.select(exp.Star(), exp.alias_(total, "score"), copy=False).from_(
+        mid = exp.select(exp.Star(), _alias(total, "score"), copy=False).from_(
             mid.subquery("__dims", copy=False), copy=False)
         grades = model.grades
         out_cols: list[exp.Expression] = [
             col("lead_id"), col("fit"), col("engagement"), col("score"),
-            exp.alias_(self._level(col("fit"), grades.fit if grades else None), "fit_grade"),
-            exp.alias_(self._level(col("engagement"), grades.engagement if grades else None), "engagement_grade"),
-            exp.alias_(self._level(col("score"), model.tiers), "tier"),
-            exp.alias_(exp.GTE(this=col("score"), expression=lit(model.threshold)), "qualified"),
+            _alias(self._level(col("fit"), grades.fit if grades else None), "fit_grade"),
+            _alias(self._level(col("engagement"), grades.engagement if grades else None), "engagement_grade"),
+            _alias(self._level(col("score"), model.tiers), "tier"),
+            _alias(exp.GTE(this=col("score"), expression=lit(model.threshold)), "qualified"),
         ]
         if explain:
-            out_cols += [exp.alias_(col(f"__c_{i}"), c.id) for i, c in enumerate(model.criteria)]
+            out_cols += [_alias(col(f"__c_{i}"), c.id) for i, c in enumerate(model.criteria)]
         out_cols += [col(k) for k in keep]
         query = exp.select(*out_cols, copy=False).from_(mid.subquery("__sc", copy=False), copy=False)
         return query.order_by(col("__ord"), copy=False) if ordered else query

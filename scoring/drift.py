@@ -10,7 +10,8 @@ criterion, and the back-test figures at the threshold. A criterion is flagged wh
   (two-proportion z of 3 or more);
 * its **evidence changed**: the log odds ratio of hit vs missed leads moved by ln 1.5 or more
   with z of 3 or more, or its direction flipped with both periods clear about it (|z| >= 2);
-* for maps and bands, the **mix of values** shifted (PSI of the value shares 0.1 or more).
+* for maps and bands, the **mix of values** shifted (PSI of the value shares 0.1 or more), or one
+  value's odds against the rest flipped or moved (same rules as above).
 
 Odds ratios rather than conversion rates, because the base rate itself drifts (a market that
 converts twice as well lifts every rate) while a good criterion still separates.
@@ -206,17 +207,37 @@ def drift_report(engine: Engine, model: Model, *, split_date: datetime | None = 
         if mix >= MIX_PSI and by_id[cid]["enabled"]:
             by_id[cid]["flags"].append(f"mix of values shifted (PSI {mix:.2f})")
         by_id[cid]["mix_psi"] = mix
+        totals = [(int(ev.decided), int(ev.converted)) for ev in (ev_b, ev_a)]
         for (_, xb), (_, xa), sb_, sa_ in zip(part_b.iterrows(), part_a.iterrows(), shares_b, shares_a, strict=True):
+            flag = _value_flag(xb, xa, totals)
+            if flag and by_id[cid]["enabled"]:
+                by_id[cid]["flags"].append(f"'{xb['label']}': {flag}")
             values.append({"id": cid, "kind": xb["kind"], "label": xb["label"], "points": xb["points"],
                            "share_before": float(sb_), "share_after": float(sa_),
                            "rate_before": _num(xb["rate"]), "rate_after": _num(xa["rate"]),
-                           "woe_before": _num(xb["woe"]), "woe_after": _num(xa["woe"])})
+                           "woe_before": _num(xb["woe"]), "woe_after": _num(xa["woe"]), "flag": flag})
     base_b, base_a = periods["before"]["base_rate"], periods["after"]["base_rate"]
     if base_b is not None and base_a is not None and abs(base_a - base_b) >= 0.05:
         warnings.append(f"the base rate moved from {100 * base_b:.1f}% to {100 * base_a:.1f}%: conversion rates "
                         "move with it; the flags compare odds ratios, which do not")
     return DriftReport({**info, "before_leads": int(before.sum()), "after_leads": int(after.sum())}, value, periods,
                        criteria, values, warnings)
+
+
+def _value_flag(xb: pd.Series, xa: pd.Series, totals: list[tuple[int, int]]) -> str | None:
+    """A map value or band whose odds against the rest of the leads flipped or moved clearly."""
+    lors = []
+    for x, (dec, conv) in zip((xb, xa), totals, strict=True):
+        n, k = int(x["decided"]), int(x["converted"])
+        lors.append(_lor(k, n, conv - k, dec - n))
+    (lb, sb), (la, sa) = lors
+    if None in (lb, sb, la, sa):
+        return None
+    if lb * la < 0 and abs(lb / sb) >= Z_CLEAR and abs(la / sa) >= Z_CLEAR:
+        return f"evidence flipped (odds ratio against the rest {math.exp(lb):.2f} -> {math.exp(la):.2f})"
+    if abs(la - lb) >= LOR_MOVE and abs(la - lb) / math.sqrt(sb * sb + sa * sa) >= Z_MOVE:
+        return f"evidence moved (odds ratio against the rest {math.exp(lb):.2f} -> {math.exp(la):.2f})"
+    return None
 
 
 def _num(v: Any) -> float | None:

@@ -26,7 +26,9 @@ def lit(value: str | float | int | bool | None) -> exp.Expression:
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, int | float):
-        return exp.cast(exp.Literal.number(repr(float(value))), exp.DataType.build("DOUBLE"))
+        # Built directly, not through exp.cast/DataType.build: those parse and copy, and a score
+        # query holds hundreds of numbers.
+        return exp.Cast(this=exp.Literal.number(repr(float(value))), to=exp.DataType(this=exp.DataType.Type.DOUBLE))
     return exp.Literal.string(value)
 
 

@@ -29,7 +29,8 @@ def planted(directory: Path, n: int = 3000, seed: int = 7, *, flip_after: float 
     log-odds = -1.6 + 1.6 [plan gold] - 1.2 [plan bronze] + 2.2 [hidden = yes] + 0.8 [size >= 200]
                + 0.9 per demo event - 0.5 per careers event
     `duration` gives the answer away (long calls for converted leads). With `flip_after`, leads
-    created after that share of the year see bronze and gold swap roles (for drift tests).
+    created after that share of the year see bronze and gold swap roles and twice as many
+    `hidden = yes` (for drift tests).
     `flip_outcomes_after` flips the outcomes of leads created after that share of the year
     (a split test: fitted points must not change).
     """
@@ -38,6 +39,8 @@ def planted(directory: Path, n: int = 3000, seed: int = 7, *, flip_after: float 
     frac = (created - START).days / 365
     plan = rng.choice(["gold", "silver", "bronze"], n, p=[0.25, 0.45, 0.30])
     hidden = rng.choice(["yes", "no"], n, p=[0.3, 0.7])
+    if flip_after is not None:
+        hidden = np.where(frac >= flip_after, rng.choice(["yes", "no"], n, p=[0.6, 0.4]), hidden)
     size = np.round(np.exp(rng.normal(4.5, 1.2, n))).astype(int)
     noise = rng.choice(["red", "green", "blue"], n)
     demo = rng.poisson(0.6, n)

@@ -118,11 +118,14 @@ class Session:
 
     async def open(self, url: str) -> None:
         start = time.perf_counter()
-        await self.page.goto(f"{url}/criteria")
-        await self.page.locator(".st-key-m0_name input").wait_for(timeout=MAX_INTERACTION_S * 1000)
+        await self.page.goto(url)
+        await self.page.locator("[data-testid='stSidebar'] [data-testid='stMetricValue']").first.wait_for(
+            timeout=MAX_INTERACTION_S * 1000)
         await self.page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",
                                           timeout=MAX_INTERACTION_S * 1000)
         self.latencies.append(("first render", time.perf_counter() - start))
+        await self.go("Criteria")
+        await self.page.locator(".st-key-m0_name input").wait_for(timeout=MAX_INTERACTION_S * 1000)
 
     async def edit(self) -> None:
         page = self.page
