@@ -17,5 +17,5 @@ if common.access_gate():
             st.Page("pages/export.py", title="Library & export", icon=":material/save:"),
         ]
     )
-    nav.run()
     common.sidebar()
+    nav.run()

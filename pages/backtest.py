@@ -1,6 +1,7 @@
 """Back-test and threshold: the evidence for the hand-off decision, and the tools to calibrate it."""
 
 import math
+from datetime import date
 
 import pandas as pd
 import streamlit as st
@@ -24,6 +25,7 @@ from scoring.charts import (
     distribution_chart,
     matrix_chart,
     sweep_chart,
+    volume_chart,
 )
 from scoring.errors import LeadScoreError
 from scoring.model import load_model
@@ -34,13 +36,22 @@ st.title("Back-test & threshold")
 m = common.model()
 rev = session.revision(state)
 
-with st.expander("Snapshot and out-of-time check", expanded=bool(state.get(session.AS_OF))):
+base_frame = common.scored(m)
+if base_frame is None:
+    st.stop()
+first, middle, last = common.date_span(base_frame)
+with st.expander("Snapshot and out-of-time check",
+                 expanded=bool(state.get("use_snapshot") or state.get("use_split"))):
     s1, s2 = st.columns(2)
     use_snapshot = s1.toggle("Score everyone as of one date (snapshot)", key="use_snapshot",
                              help="Off: each lead is scored as of its decision (no peeking at later events).")
-    as_of = common.to_datetime(s1.date_input("Snapshot date", key="snapshot_date")) if use_snapshot else None
+    as_of = common.to_datetime(s1.date_input("Snapshot date", value=middle, min_value=date(1970, 1, 1),
+                                             key="snapshot_date")) if use_snapshot else None
     use_split = s2.toggle("Compare older and newer leads (out-of-time)", key="use_split")
-    split = common.to_datetime(s2.date_input("Split date (by created_at)", key="split_date")) if use_split else None
+    split = common.to_datetime(s2.date_input("Split date (by created_at)", value=middle, min_value=date(1970, 1, 1),
+                                             key="split_date")) if use_split else None
+    if (use_snapshot or use_split) and first:
+        st.caption(f"The leads were created from {first:%Y-%m-%d} to {last:%Y-%m-%d}.")
 state[session.AS_OF] = as_of
 
 frame = common.scored(m, as_of)
@@ -115,6 +126,7 @@ with tabs[0]:
     common.chart(distribution_chart(pop, m.threshold, "Scores of converted vs lost leads (dashed: threshold)"))
 with tabs[1]:
     common.chart(sweep_chart(r["sweep"], months, m.threshold))
+    common.chart(volume_chart(r["sweep"], months, m.threshold))
 with tabs[2]:
     common.chart(calibration_chart(r["calibration"]))
     st.caption("Bars: share of the band's leads that converted; black lines: 95% interval (Wilson).")
@@ -135,8 +147,10 @@ with tabs[3]:
                     st.rerun()
             common.section_error("tiers")
             st.dataframe(pd.DataFrame(r["tiers"]), hide_index=True, width="stretch",
-                         column_config={"rate": st.column_config.NumberColumn("converted", format="percent"),
-                                        "leads": st.column_config.NumberColumn(format="localized")})
+                         column_config={"label": "tier",
+                                        "rate": st.column_config.NumberColumn("conversion rate", format="percent"),
+                                        "leads": st.column_config.NumberColumn(format="localized"),
+                                        "converted": st.column_config.NumberColumn(format="localized")})
         else:
             st.info("This model has no tiers.")
     with right:

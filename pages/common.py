@@ -127,8 +127,15 @@ def model() -> Model:
 def scored(m: Model | None = None, as_of: datetime | None = None) -> pd.DataFrame | None:
     """The model's scores, or None with the message shown (e.g. a field the data lacks)."""
     m = m or model()
+    eng = engine(as_of)
+    problems = eng.compiler.problems(m)
+    if problems:
+        st.error(f"The model cannot be scored on this data: {len(problems)} criteria use columns it does not "
+                 f"have ({', '.join(problems)}).")
+        st.page_link("pages/criteria.py", label="Fix the criteria", icon=":material/tune:")
+        return None
     try:
-        return engine(as_of).score(m)
+        return eng.score(m)
     except LeadScoreError as exc:
         st.error(f"The model cannot be scored on this data: {exc}")
         st.page_link("pages/criteria.py", label="Fix the criteria", icon=":material/tune:")
@@ -161,6 +168,15 @@ def pct(x: float | None, digits: int = 1) -> str:
 
 def num(x: float | None, digits: int = 0) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{x:,.{digits}f}"
+
+
+def date_span(frame: pd.DataFrame) -> tuple[date | None, date | None, date | None]:
+    """First, middle and last created_at: sensible defaults for snapshot and split dates."""
+    created = frame["__created"].dropna()
+    if created.empty:
+        return None, None, None
+    first, last = created.min(), created.max()
+    return first.date(), (first + (last - first) * 0.7).date(), last.date()
 
 
 def to_datetime(d: date | None) -> datetime | None:

@@ -58,7 +58,7 @@ def show_lead(lid: str) -> None:
             st.info("No criterion gives this lead any points.")
     with right:
         st.dataframe(parts.loc[parts["points"] != 0, ["criterion", "dimension", "points"]], hide_index=True,
-                     width="stretch", column_config={"points": st.column_config.NumberColumn(format="%.2f")})
+                     width="stretch", column_config={"points": st.column_config.NumberColumn(format="%.1f")})
     events = lead_events(common.engine(as_of), m, lid, pd.Timestamp(asof).to_pydatetime())
     st.markdown("**Events that gave points** (decayed value and age at scoring time)")
     if events.empty:
@@ -78,10 +78,11 @@ st.subheader("Surprises for the workshop")
 missed, false_hot = surprises(frame, m.threshold)
 left, right = st.columns(2)
 cols = ["lead_id", "score", "fit", "engagement", "tier"]
+one_decimal = {c: st.column_config.NumberColumn(format="%.1f") for c in ("score", "fit", "engagement")}
 with left:
     st.markdown(f"**Converted but below the threshold** ({common.num(len(missed))} shown)")
-    st.dataframe(missed[cols], hide_index=True, width="stretch", height=240)
+    st.dataframe(missed[cols], hide_index=True, width="stretch", height=240, column_config=one_decimal)
 with right:
     st.markdown(f"**Lost but above the threshold** ({common.num(len(false_hot))} shown)")
-    st.dataframe(false_hot[cols], hide_index=True, width="stretch", height=240)
+    st.dataframe(false_hot[cols], hide_index=True, width="stretch", height=240, column_config=one_decimal)
 st.caption("Click a lead in the table at the top (search its id) to see its breakdown.")

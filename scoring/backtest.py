@@ -313,8 +313,8 @@ def report_from_counts(counts: Counts, model: Model, *, as_of: datetime | None =
     if counts.open_leads:
         warnings.append(f"{counts.open_leads:,} open lead(s) (no outcome yet) are not in the back-test")
     if as_of is not None and counts.outside:
-        warnings.append(f"{counts.outside:,} decided lead(s) created on/after or decided before "
-                        f"{as_of:%Y-%m-%d} are outside the snapshot")
+        warnings.append(f"{counts.outside:,} decided lead(s) are not in the snapshot of {as_of:%Y-%m-%d}: "
+                        "created on or after that date, or already decided before it")
     curve = Curve.from_counts(counts.score, counts.pos, counts.neg)
     n = curve.pos + curve.neg
     base = _div(curve.pos, n)

@@ -152,8 +152,11 @@ def plan_attributes(values: dict[str, ColumnValues], rows: np.ndarray, y: np.nda
         if (~cv.missing & rows).sum() == 0:
             skipped[col] = "always missing"
             continue
+        if cv.distinct <= 1 and not cv.missing[rows].any():
+            skipped[col] = "the same value for every lead"
+            continue
         g = choose_grouping(cv, rows, max_groups=max_groups, y=yr)
-        if g is None or g.size() == 0 and not cv.missing[rows].any():
+        if g is None or (g.size() == 0 and not cv.missing[rows].any()):
             skipped[col] = "no value holds enough leads"
             continue
         cid = slug(col, taken)
@@ -249,6 +252,12 @@ def plan_events(engine: Engine, model: Model | None, taken: set[str]) -> list[di
 
 def best_cap(count: np.ndarray, y: np.ndarray) -> tuple[int, float]:
     """The cap (events that still add points) and log-odds per event that fit `y` best."""
+    cap, b, _ = best_cap_fit(count, y)
+    return cap, b
+
+
+def best_cap_fit(count: np.ndarray, y: np.ndarray) -> tuple[int, float, float]:
+    """(cap, log-odds per event, mean log-likelihood) of the best capped one-signal fit."""
     best = (1, 0.0, -math.inf)
     for cap in EVENT_CAPS:
         x = np.minimum(count, cap)
@@ -257,7 +266,7 @@ def best_cap(count: np.ndarray, y: np.ndarray) -> tuple[int, float]:
         _, b, ll = fit_1d(x, y)
         if ll > best[2] + 1e-5:
             best = (cap, b, ll)
-    return best[0], best[1]
+    return best
 
 
 # ---- the report --------------------------------------------------------------------------------

@@ -71,30 +71,43 @@ def sweep_data(sweep: list[dict], months: float, points: int = 400) -> pd.DataFr
     return df
 
 
-def sweep_chart(sweep: list[dict], months: float, threshold: float) -> alt.VConcatChart | alt.LayerChart:
-    """Precision and recall (top) and qualified leads a month (bottom) against the threshold."""
-    df = sweep_data(sweep, months)
+def sweep_chart(sweep: list[dict], months: float, threshold: float) -> alt.LayerChart:
+    """Precision and recall against the threshold, the current threshold as a dashed rule."""
+    df = _sweep_frame(sweep, months, threshold)
     rates = df.melt(id_vars=["threshold"], value_vars=["precision", "recall"], var_name="measure",
                     value_name="value")
-    rule = alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(color="black", strokeDash=[6, 3])
-    top = alt.layer(
-        alt.Chart(rates).mark_line(strokeWidth=3).encode(
-            x=alt.X("threshold:Q", title="Threshold (score)"),
-            y=alt.Y("value:Q", title="Share", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("measure:N", title="", scale=alt.Scale(domain=["precision", "recall"],
-                                                                    range=[CONVERTED, NEUTRAL])),
-            tooltip=["measure:N", alt.Tooltip("threshold:Q", format=".1f"), alt.Tooltip("value:Q", format=".1%")]),
-        rule.encode(x="threshold:Q"),
-    ).properties(height=220, title="Precision and recall by threshold")
-    bottom = alt.layer(
-        alt.Chart(df).mark_area(color=NEUTRAL, opacity=0.5).encode(
-            x=alt.X("threshold:Q", title="Threshold (score)"),
-            y=alt.Y("per_month:Q", title="Qualified leads a month"),
-            tooltip=[alt.Tooltip("threshold:Q", format=".1f"), alt.Tooltip("per_month:Q", format=",.0f")]),
-        rule.encode(x="threshold:Q"),
-    ).properties(height=160, title="Monthly volume handed to sales")
-    return alt.vconcat(top, bottom).configure_axis(labelFontSize=FONT - 1, titleFontSize=FONT).configure_title(
-        fontSize=FONT + 2, anchor="start")
+    lines = alt.Chart(rates).mark_line(strokeWidth=3).encode(
+        x=alt.X("threshold:Q", title="Threshold (score)"),
+        y=alt.Y("value:Q", title="Share", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("measure:N", title="", scale=alt.Scale(domain=["precision", "recall"],
+                                                                range=[CONVERTED, NEUTRAL]),
+                        legend=alt.Legend(orient="top")),
+        tooltip=["measure:N", alt.Tooltip("threshold:Q", format=".1f"), alt.Tooltip("value:Q", format=".1%")])
+    return _style(alt.layer(lines, _rule(threshold)).properties(height=260),
+                  "Precision (converting share of qualified) and recall (share of conversions caught)")
+
+
+def volume_chart(sweep: list[dict], months: float, threshold: float) -> alt.LayerChart:
+    """Qualified leads a month against the threshold: what each threshold asks of sales."""
+    df = _sweep_frame(sweep, months, threshold)
+    area = alt.Chart(df).mark_area(color=NEUTRAL, opacity=0.5).encode(
+        x=alt.X("threshold:Q", title="Threshold (score)"),
+        y=alt.Y("per_month:Q", title="Qualified leads a month"),
+        tooltip=[alt.Tooltip("threshold:Q", format=".1f"), alt.Tooltip("per_month:Q", format=",.0f")])
+    return _style(alt.layer(area, _rule(threshold)).properties(height=200), "Monthly volume handed to sales")
+
+
+def _sweep_frame(sweep: list[dict], months: float, threshold: float) -> pd.DataFrame:
+    df = sweep_data(sweep, months)
+    if df.empty:  # no decided leads: an empty chart, not an error
+        df = pd.DataFrame({"threshold": [threshold], "qualified": [0], "precision": [None], "recall": [None],
+                           "per_month": [0.0]})
+    return df
+
+
+def _rule(threshold: float) -> alt.Chart:
+    return alt.Chart(pd.DataFrame({"threshold": [threshold]})).mark_rule(
+        color="black", strokeDash=[6, 3], strokeWidth=2).encode(x="threshold:Q")
 
 
 def calibration_chart(bands: list[dict]) -> alt.LayerChart:
@@ -156,11 +169,11 @@ def breakdown_chart(parts: pd.DataFrame, title: str = "Why this score") -> alt.C
 
 def missing_chart(columns: pd.DataFrame) -> alt.Chart:
     chart = alt.Chart(columns).mark_bar(color=NEUTRAL).encode(
-        y=alt.Y("column:N", sort="-x", title=None),
+        y=alt.Y("column:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False, labelLimit=240)),
         x=alt.X("missing_share:Q", title="Missing", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
         tooltip=["column:N", alt.Tooltip("missing_share:Q", format=".1%"), alt.Tooltip("distinct:Q", format=",")],
     )
-    return _style(chart.properties(height=max(120, 24 * len(columns))), "Missing values per column")
+    return _style(chart.properties(height=max(120, 26 * len(columns))), "Missing values per column")
 
 
 def compare_distribution_chart(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> alt.Chart:

@@ -128,6 +128,7 @@ class Compiler:
         as_of: datetime | None = None,
         dialect: str = "duckdb",
         with_outcome: bool = True,
+        has_events: bool = True,
     ) -> None:
         if dialect not in DIALECTS:
             raise ModelError(f"unknown SQL dialect '{dialect}' (expected one of {', '.join(DIALECTS)})")
@@ -137,6 +138,7 @@ class Compiler:
         self.as_of = as_of
         self.dialect = dialect
         self.with_outcome = with_outcome and roles.outcome is not None
+        self.has_events = has_events  # without an events file, event columns in `where` are simply empty
         self.latest_event: datetime | object | None = UNKNOWN
         self._memo: dict[str, dict[str, Signal]] = {}
 
@@ -339,6 +341,8 @@ class Compiler:
         """Per criterion id, why it cannot be scored on this data (for a message beside each one)."""
         out = {}
         for c in model.criteria:
+            if not c.enabled:  # a criterion that is off reads nothing, so it fits any data
+                continue
             try:
                 self.criterion_signals(c)
             except ModelError as exc:
@@ -396,7 +400,7 @@ class Compiler:
         conds = [self._type_match(c.event_types)]
         where_def = []
         for cond in c.conditions:
-            field = self._field(c, cond.field, self.event_columns, "events")
+            field = self._field(c, cond.field, self.event_columns if self.has_events else None, "events")
             conds.append(self.condition(col(self.event_alias(field)), cond.op, cond.value, [], clean=True))
             where_def.append((field, cond.op, cond.value))
         if c.window_days is not None:
@@ -420,7 +424,8 @@ class Compiler:
             exp.alias_(self.text(col(r.event_type)), "__type"),
             exp.alias_(self.timestamp(col(r.event_at)), "__at"),
         ]
-        e_cols += [exp.alias_(self.text(col(f)), self.event_alias(f)) for f in sorted(set(where_fields))]
+        e_cols += [exp.alias_(self.text(col(f)) if self.has_events else exp.Null(), self.event_alias(f))
+                   for f in sorted(set(where_fields))]
         # Dialects cannot filter on an alias of the same SELECT: filter in a second step.
         keep: exp.Expression = exp.Not(this=exp.Is(this=col("__at"), expression=exp.Null()))
         if lead_id is not None:
@@ -642,7 +647,7 @@ class Compiler:
         for c in criteria:
             if isinstance(c, EventCriterion):
                 for cond in c.conditions:
-                    fields.add(self._field(c, cond.field, self.event_columns, "events"))
+                    fields.add(self._field(c, cond.field, self.event_columns if self.has_events else None, "events"))
         return sorted(fields)
 
     def full_query(self, model: Model, *, explain: bool = True, keep: tuple[str, ...] = ()) -> exp.Select:

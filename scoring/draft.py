@@ -13,8 +13,9 @@ The recipe, fitted on the training leads only:
    that the middle 90% of training leads spans 60 points (the points that double the odds are
    stated in the description);
 6. threshold: the lowest score whose training leads convert at the target precision (default:
-   twice the training base rate); tiers: hot from the threshold, warm from the score that catches
-   95% of training conversions; grades: fit and engagement quartiles of the training leads.
+   three times the odds of the training base rate, e.g. 12% -> 29%); tiers: hot from the threshold,
+   warm from the score that catches 95% of training conversions; grades: fit and engagement
+   quartiles of the training leads.
 
 `draft_model` also trains a gradient-boosted model (scikit-learn's HistGradientBoostingClassifier)
 on the same rows and the same raw columns (lead columns as numbers or categories, raw event
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from scoring.backtest import Curve, report, threshold_for_precision, threshold_max_f1
-from scoring.candidates import AttributePlan, best_cap, plan_attributes, plan_events
+from scoring.candidates import AttributePlan, best_cap_fit, plan_attributes, plan_events
 from scoring.engine import Engine
 from scoring.errors import DataError
 from scoring.evidence import iv_strength
@@ -55,6 +56,7 @@ from scoring.signals import (
 MAX_CRITERIA = 25
 SCALE_SPAN = 60.0        # points between the 5th and 95th percentile of training scores
 MAX_GROUPS = 10
+HALF_LIFE = 30           # days; the decayed variant of every event criterion
 RECALL_WARM = 0.95
 
 
@@ -96,6 +98,7 @@ class _Block:
     cap: int = 1
     plan: AttributePlan | None = None
     source: str = ""
+    raw: int = -1                # an event criterion's plain count column (what the black box gets)
 
 
 def _readable(name: str) -> str:
@@ -137,20 +140,27 @@ def draft_model(engine: Engine, *, split: Split | None = None, exclude: list[str
     taken: set[str] = set()
     plans, skipped = plan_attributes(usable, train, y, taken, max_groups=MAX_GROUPS)
     event_docs = plan_events(engine, None, taken)
-    docs = [p.doc for p in plans] + [{k: v for k, v in d.items() if not k.startswith("__")} for d in event_docs]
+    plain = [{k: v for k, v in d.items() if not k.startswith("__")} for d in event_docs]
+    # Each event criterion is tried as a plain count and with a half-life: recent events may matter more.
+    decayed = [{**d, "id": f"{d['id']}_hl", "half_life_days": HALF_LIFE} for d in plain]
+    docs = [p.doc for p in plans] + plain + decayed
     if not docs:
         raise DataError("no usable column or event to draft criteria from")
     crits = list(validate_model({"name": "draft", "criteria": docs, "threshold": 0}).criteria)
     sig = compile_signals(engine, crits)
     blocks: list[_Block] = []
-    for i, c in enumerate(crits):
-        idx = sig.index(c.id)
-        if i < len(plans):
-            cols = [j for j in idx if sig.columns[j].kind != "none"]
-            blocks.append(_Block(docs[i], cols, "attribute", plan=plans[i]))
-        else:
-            cap, _ = best_cap(sig.X[train, idx[0]], y[train])
-            blocks.append(_Block(docs[i], idx, "event", cap=cap, source=event_docs[i - len(plans)]["__source"]))
+    for i, c in enumerate(crits[: len(plans)]):
+        cols = [j for j in sig.index(c.id) if sig.columns[j].kind != "none"]
+        blocks.append(_Block(docs[i], cols, "attribute", plan=plans[i]))
+    for k, d in enumerate(event_docs):
+        options = []
+        for doc in (plain[k], decayed[k]):
+            j = sig.index(doc["id"])[0]
+            cap, _, ll = best_cap_fit(sig.X[train, j], y[train])
+            options.append((ll, cap, j, doc))
+        _, cap, j, doc = max(options, key=lambda o: o[0])
+        doc = {**doc, "id": plain[k]["id"]}
+        blocks.append(_Block(doc, [j], "event", cap=cap, source=d["__source"], raw=sig.index(plain[k]["id"])[0]))
 
     def design(chosen: list[_Block]) -> tuple[np.ndarray, list[tuple[int, int]]]:
         parts, spans, at = [], [], 0
@@ -174,7 +184,7 @@ def draft_model(engine: Engine, *, split: Split | None = None, exclude: list[str
     if not chosen:
         raise DataError("no column or event separates converted from lost leads in the training period")
     X, spans = design(chosen)
-    coef, _, C = fit_logistic(X[order], y[order])
+    coef, _, _ = fit_logistic(X[order], y[order])
     logit = X @ coef
     spread = float(np.subtract(*np.percentile(logit[train], [95, 5])))
     factor = SCALE_SPAN / spread if spread > 1e-9 else 10.0
@@ -186,7 +196,7 @@ def draft_model(engine: Engine, *, split: Split | None = None, exclude: list[str
         criteria.append(_criterion(b, raw, sig, train, y))
     n_train = int(train.sum())
     base = float(np.nanmean(y[train]))
-    target = target_precision if target_precision is not None else round(min(0.9, max(2 * base, base + 0.05)), 2)
+    target = target_precision if target_precision is not None else default_target(base)
     provisional = validate_model({"name": "draft", "criteria": criteria, "threshold": 0})
     scored = engine.score(provisional, explain=False)
     s = scored["score"].to_numpy(dtype=float)
@@ -227,6 +237,15 @@ def draft_model(engine: Engine, *, split: Split | None = None, exclude: list[str
             heldout["gap"] = None if g["auc"] is None or d_auc is None else g["auc"] - d_auc
     return DraftResult(model, split, heldout, training, pdo, target, rule, flags, excluded_by_user, skipped,
                        dropped, warnings)
+
+
+def default_target(base: float) -> float:
+    """Three times the odds of the base rate, as a rate: 5% -> 14%, 12% -> 29%, 50% -> 75%.
+
+    Odds, not rate: 'three times the base rate' is impossible from a 40% base rate on.
+    """
+    odds = 3 * base / max(1e-9, 1 - base)
+    return round(odds / (1 + odds), 2)
 
 
 def _criterion(b: _Block, raw: np.ndarray, sig: Any, train: np.ndarray, y: np.ndarray) -> dict:
@@ -321,7 +340,7 @@ def gbm_features(values: dict[str, ColumnValues], usable: dict[str, ColumnValues
                  sig: Any, train: np.ndarray) -> tuple[np.ndarray, list[bool]]:
     """The raw columns the draft could use: numbers, category codes (learned on training rows), event counts."""
     cols, cats = [], []
-    for name, cv in usable.items():
+    for cv in usable.values():
         if cv.numeric:
             cols.append(cv.number)
             cats.append(False)
@@ -336,7 +355,7 @@ def gbm_features(values: dict[str, ColumnValues], usable: dict[str, ColumnValues
         cats.append(True)
     for b in blocks:
         if b.kind == "event":
-            cols.append(sig.X[:, b.cols[0]])
+            cols.append(sig.X[:, b.raw])
             cats.append(False)
     return np.column_stack(cols), cats
 

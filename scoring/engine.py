@@ -38,7 +38,8 @@ class Engine:
     def __init__(self, dataset: Dataset, as_of: datetime | None = None) -> None:
         self.dataset = dataset
         self.as_of = as_of
-        self.compiler = Compiler(dataset.roles, dataset.lead_columns, dataset.event_columns, as_of=as_of)
+        self.compiler = Compiler(dataset.roles, dataset.lead_columns, dataset.event_columns, as_of=as_of,
+                                 has_events=dataset.has_events)
         if as_of is None:  # look it up once, not in every prepare: it joins every event to the leads
             self.compiler.latest_event = dataset.con.cursor().execute(
                 self.compiler.latest_event_select().sql("duckdb")).fetchone()[0]

@@ -87,13 +87,11 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 def cmd_draft(args: argparse.Namespace) -> int:
     """Draft a model; held-out figures when a later period exists (or a 70/30 check of the recipe)."""
-    from scoring.cli import dumps, parse_date
+    from scoring.cli import UsageError, dumps, parse_date
     from scoring.draft import draft_model
     from scoring.engine import Engine
     from scoring.model import dump_model
     from scoring.signals import base_frame, make_split
-
-    from scoring.cli import UsageError
 
     if args.target_precision is not None and not 0 < args.target_precision <= 1:
         raise UsageError(f"--target-precision: {args.target_precision} is not a rate between 0 and 1")
@@ -198,7 +196,8 @@ def add_evidence_commands(subparsers: argparse._SubParsersAction) -> None:
     split = sp.add_mutually_exclusive_group()
     split.add_argument("--split-date", help="fit on leads created before this date, judge on the rest "
                                             "(default: the older 70%% of decided leads)")
-    split.add_argument("--split-row", type=int, metavar="N", help="fit on data rows 1..N (file order), judge on the rest")
+    split.add_argument("--split-row", type=int, metavar="N",
+                       help="fit on data rows 1..N (file order), judge on the rest")
     sp.add_argument("--allow", metavar="COL,...", help="columns to use although the leakage guard flags them")
     sp.add_argument("--limit", type=int, default=15, help="missing criteria to list (default 15)")
     sp.add_argument("--json", action="store_true", help="print one JSON object")
@@ -212,7 +211,7 @@ def add_evidence_commands(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--train-until", metavar="DATE", help="fit on leads created before DATE, measure on the rest")
     train.add_argument("--train-rows", type=int, metavar="N", help="fit on data rows 1..N, measure on the rest")
     sp.add_argument("--target-precision", type=float, help="conversion rate the threshold aims at "
-                                                           "(default: twice the training base rate)")
+                                                           "(default: three times the odds of the training base rate)")
     sp.add_argument("--max-criteria", type=int, default=25, help="at most this many criteria (default 25)")
     sp.add_argument("--name", help="the model's name")
     sp.add_argument("--json", action="store_true", help="print how it was drafted as one JSON object")

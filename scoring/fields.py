@@ -11,8 +11,10 @@ figure wrong.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +45,30 @@ class ColumnValues:
     distinct: int         # distinct present values (case ignored)
 
 
+_CACHE: dict[int, tuple[weakref.ref, dict[str, ColumnValues]]] = {}
+_CACHE_SIZE = 4
+
+
 def read_columns(ds: Dataset, columns: list[str]) -> dict[str, ColumnValues]:
-    """Read lead columns in file order, trimmed, lower-cased and read as numbers, in one query."""
+    """Lead columns in file order, trimmed, lower-cased and read as numbers.
+
+    A loaded data set never changes, so the values are kept per data set (the last few): the
+    evidence, suggestion, candidate and draft steps of one page read each column once.
+    """
+    entry = _CACHE.get(id(ds))
+    if entry is None or entry[0]() is not ds:
+        entry = (weakref.ref(ds), {})
+        _CACHE[id(ds)] = entry
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+    known = entry[1]
+    todo = [c for c in dict.fromkeys(columns) if c not in known]
+    known.update(_read_columns(ds, todo))
+    return {c: known[c] for c in columns}
+
+
+def _read_columns(ds: Dataset, columns: list[str]) -> dict[str, ColumnValues]:
+    """One query for all the columns asked for."""
     if not columns:
         return {}
     ws = quote_literal(WHITESPACE)
@@ -52,16 +76,28 @@ def read_columns(ds: Dataset, columns: list[str]) -> dict[str, ColumnValues]:
     for i, c in enumerate(columns):
         t = f"NULLIF(trim(CAST({q(c)} AS VARCHAR), {ws}), '')"
         parts.append(f"{t} AS {q(f't{i}')}, lower({t}) AS {q(f'l{i}')}, TRY_CAST({t} AS DOUBLE) AS {q(f'n{i}')}")
-    df = ds.con.cursor().execute(f"SELECT {', '.join(parts)} FROM leads").df()
+    res = ds.con.cursor().execute(f"SELECT {', '.join(parts)} FROM leads").fetchnumpy()
     na = sorted({v.strip(WHITESPACE).lower() for v in ds.roles.na_values})
     out = {}
     for i, c in enumerate(columns):
-        text = df[f"t{i}"].astype(object).to_numpy()
-        low = df[f"l{i}"].astype(object)
-        missing = low.isna().to_numpy() | (low.isin(na).to_numpy() if na else False)
-        num = df[f"n{i}"].to_numpy(dtype=float, na_value=np.nan, copy=True)
-        out[c] = _values(c, text, low.fillna("").to_numpy(dtype=object), missing, num)
+        text = _objects(res[f"t{i}"])
+        low = _objects(res[f"l{i}"])
+        missing = np.array([v is None for v in low], dtype=bool)
+        if na:
+            missing |= np.isin(np.where(missing, "", low).astype(str), na)
+        num = np.ma.filled(np.ma.asarray(res[f"n{i}"], dtype=float), np.nan).astype(float, copy=True)
+        out[c] = _values(c, text, np.where(missing, "", low).astype(object), missing, num)
     return out
+
+
+def _objects(arr: object) -> np.ndarray:
+    """A fetched text column as an object array with None for NULL (masked or not)."""
+    if isinstance(arr, np.ma.MaskedArray):
+        data = arr.data.astype(object)
+        data[np.ma.getmaskarray(arr)] = None
+        return data
+    out = np.asarray(arr, dtype=object)
+    return np.where(pd.isna(out), None, out)
 
 
 def column_values(name: str, raw: pd.Series, na: set[str]) -> ColumnValues:
@@ -171,7 +207,7 @@ def band_labels(edges: list[float]) -> list[str]:
         return ["any number"]
     f = fmt_number
     out = [f"below {f(edges[0])}"]
-    out += [f"{f(a)} to {f(b)}" for a, b in zip(edges, edges[1:], strict=False)]
+    out += [f"{f(a)} to {f(b)}" for a, b in itertools.pairwise(edges)]
     out.append(f"{f(edges[-1])} and above")
     return out
 

@@ -250,11 +250,18 @@ class EventCriterion(CriterionBase):
 
     default_dimension: ClassVar[str] = "engagement"
 
+    @field_validator("event", mode="before")
+    @classmethod
+    def _some_type(cls, v: object) -> object:
+        if v in ("", [], None) or (isinstance(v, str) and not v.strip()):
+            raise ValueError("needs at least one event type")
+        return v
+
     @field_validator("window_days")
     @classmethod
     def _window(cls, v: float | None) -> float | None:
         if v is not None and v < 0:
-            raise ValueError("window_days must be >= 0")
+            raise ValueError("must be >= 0")
         return v
 
     @property
@@ -427,15 +434,30 @@ def _describe(err: dict, raw: object) -> str:
         msg = f"must be '{FORMAT}'"
     elif etype == "literal_error" and rest == ("format_version",):
         msg = f"format_version {err.get('input')!r} is not supported (this version reads 1)"
-    path = ".".join(str(p) for p in rest if not (isinstance(p, str) and p.startswith("function-")))
-    # pydantic names union members like 'int' or 'list[...]'; they say nothing to a person.
-    path = ".".join(p for p in path.split(".") if p and not _is_type_name(p))
+    # Positions count from 1 for people ("bands #2"); pydantic's union member names ('int',
+    # 'list[...]') and validator tags say nothing to a person.
+    shown = [f"#{p + 1}" if isinstance(p, int) else str(p) for p in rest
+             if not (isinstance(p, str) and (p.startswith("function-") or _is_type_name(p)))]
+    path = " ".join(shown).replace(" #", " #")
     parts = [p for p in (where, path) if p]
     return f"{': '.join(parts)}: {msg}" if parts else msg
 
 
 def _is_type_name(part: str) -> bool:
     return part in {"int", "float", "str", "bool", "constrained-str", "Condition"} or "[" in part
+
+
+def _deepest(errors: list[dict]) -> list[dict]:
+    """Of a union's alternatives, keep the errors of the one that got furthest: 'where #1: unknown
+    op' says more than 'where: should be a list' about the same value."""
+    locs = [tuple(e.get("loc", ())) for e in errors]
+
+    def shadowed(loc: tuple) -> bool:
+        stem = loc[:-1] if loc and isinstance(loc[-1], str) and _is_type_name(loc[-1]) else loc
+        return any(len(other) > len(loc) and other[:len(stem)] == stem for other in locs)
+
+    kept = [e for e, loc in zip(errors, locs, strict=True) if not shadowed(loc)]
+    return kept or errors
 
 
 def validate_model(raw: object, source: str = "model") -> Model:
@@ -457,7 +479,16 @@ def validate_model(raw: object, source: str = "model") -> Model:
         return Model.model_validate(raw)
     except ValidationError as exc:
         seen: list[str] = []
-        for err in exc.errors(include_url=False):
+        errors = exc.errors(include_url=False)
+        typed: set[tuple] = set()
+        for err in _deepest(errors):
+            if str(err.get("type", "")).endswith("_type"):
+                # One line for a value that fits none of a union's types, not one per type.
+                loc = tuple(p for p in err.get("loc", ()) if not (isinstance(p, str) and _is_type_name(p)))
+                if loc in typed:
+                    continue
+                typed.add(loc)
+                err = {**err, "loc": loc, "msg": "has the wrong kind of value (see the model format)"}
             line = _describe(err, raw)
             if line not in seen:
                 seen.append(line)

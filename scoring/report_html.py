@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from scoring.charts import distribution_chart, matrix_chart, sweep_chart
+from scoring.charts import distribution_chart, matrix_chart, sweep_chart, volume_chart
 from scoring.model import (
     AttributeCriterion,
     BandsCriterion,
@@ -141,6 +141,7 @@ def render_report(model: Model, frame: pd.DataFrame, report: dict, *, data_label
     out.append("</table><h2>Evidence</h2>")
     out.append(_png(distribution_chart(pop, model.threshold, "Scores of converted vs lost leads (dashed: threshold)")))
     out.append(_png(sweep_chart(report["sweep"], months, model.threshold)))
+    out.append(_png(volume_chart(report["sweep"], months, model.threshold)))
     if model.grades and report["matrix"]:
         out.append(_png(matrix_chart(report["matrix"], [g.label for g in model.grades.fit],
                                      [g.label for g in model.grades.engagement])))

@@ -16,7 +16,7 @@ from typing import Any
 
 from scoring.dataset import Mapping
 from scoring.errors import LeadScoreError
-from scoring.model import Model, dump_criterion, dump_model, dump_model_dict, load_model, validate_model
+from scoring.model import RESERVED_IDS, Model, dump_criterion, dump_model, dump_model_dict, load_model, validate_model
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
@@ -244,7 +244,7 @@ def new_criterion_id(state: MutableMapping[str, Any], base: str) -> str:
     """A unique id in [a-z0-9_]+ derived from a label."""
     slug = "".join(ch if ch.isalnum() else "_" for ch in base.lower()).strip("_") or "criterion"
     slug = "".join(ch for ch in slug if ch.isascii())[:40] or "criterion"
-    taken = {c.id for c in model(state).criteria}
+    taken = {c.id for c in model(state).criteria} | set(RESERVED_IDS)
     cid, n = slug, 2
     while cid in taken:
         cid, n = f"{slug}_{n}", n + 1

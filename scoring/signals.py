@@ -236,7 +236,7 @@ def make_split(frame: pd.DataFrame, *, split_date: datetime | None = None, split
             pos = np.flatnonzero(decided)
             if len(pos) < 2:
                 raise DataError("fewer than two decided leads: nothing to split")
-            k = min(max(1, int(math.floor(len(pos) * train_share))), len(pos) - 1)
+            k = min(max(1, math.floor(len(pos) * train_share)), len(pos) - 1)
             split_row = int(rows[pos[k]]) - 1
         train = decided & (rows <= split_row)
         test = decided & (rows > split_row)
@@ -251,7 +251,7 @@ def make_split(frame: pd.DataFrame, *, split_date: datetime | None = None, split
         times = np.sort(created[dated].to_numpy())
         if len(times) < 2:
             raise DataError("fewer than two dated decided leads: nothing to split")
-        k = min(max(1, int(math.floor(len(times) * train_share))), len(times) - 1)
+        k = min(max(1, math.floor(len(times) * train_share)), len(times) - 1)
         cut = pd.Timestamp(times[k])
         if cut <= pd.Timestamp(times[0]):  # everything on one date: nothing older to train on
             raise DataError("all decided leads share one created_at: split by row instead")

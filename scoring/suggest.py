@@ -16,6 +16,7 @@ The suggested model is then scored by the engine and judged against the current 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -53,6 +54,7 @@ from scoring.signals import (
 )
 
 SPREAD = (5, 95)  # percentiles whose distance the suggested total keeps
+DEFAULT_PDO = 10.0  # when the current model gives everyone the same score
 
 
 @dataclass
@@ -87,6 +89,7 @@ class CriterionSuggestion:
     reason: str | None
     values: list[ValueSuggestion]
     patch: dict[str, Any]        # the criterion fields to replace (points, values/default/missing, bands...)
+    definition: str = ""         # what the criterion looked at, without its points (stale check)
 
     @property
     def changed(self) -> bool:
@@ -197,17 +200,22 @@ def suggest_points(engine: Engine, model: Model, *, split: Split | None = None,
     train = split.train
     logit = sig.X @ coef
     spread_cur, spread_new = _spread(s_cur[train]), _spread(logit[train])
-    if spread_new <= 1e-12 or spread_cur <= 1e-12:
-        factor = 1.0 / math.log(2) * 10 if spread_cur <= 1e-12 else 0.0
+    if spread_new <= 1e-12:
+        factor = 0.0
         warnings.append("the suggested points do not separate the training leads; nothing to scale")
+        scaling = "no scaling: the regression found no separation"
+    elif spread_cur <= 1e-12:
+        factor = DEFAULT_PDO / math.log(2)
+        scaling = (f"{DEFAULT_PDO:g} points double the odds of converting (PDO): the current model gives every "
+                   "training lead the same score, so there is no range to match")
     else:
         factor = spread_cur / spread_new
+        scaling = (f"{factor * math.log(2):.3g} points double the odds of converting (PDO), chosen so that the "
+                   f"suggested total spans the same range as the current model (5th to 95th percentile of the "
+                   f"{int(train.sum()):,} training leads); map and bands points keep their current average, "
+                   "which moves no lead's rank")
     pdo = factor * math.log(2) if factor > 0 else None
-    step = 1.0 if spread_cur >= 20 else 0.1
-    scaling = (f"{pdo:.3g} points double the odds of converting (PDO), chosen so that the suggested total "
-               f"spans the same range as the current model (5th to 95th percentile of the {int(train.sum()):,} "
-               "training leads); map and bands points keep their current average, which moves no lead's rank"
-               if pdo else "no scaling: the regression found no separation")
+    step = 1.0 if spread_cur >= 20 or spread_cur <= 1e-12 else 0.1
 
     crit_sugs: list[CriterionSuggestion] = []
     for c in model.criteria:
@@ -237,7 +245,8 @@ def suggest_points(engine: Engine, model: Model, *, split: Split | None = None,
         if not c.enabled:
             values = [ValueSuggestion("criterion", "", c.title, None, None, None, 0, 0, None, None)]
         patch = _patch(c, values) if st == "fitted" else {}
-        crit_sugs.append(CriterionSuggestion(c.id, c.title, c.type, c.dim, st, reason, values, patch))
+        crit_sugs.append(CriterionSuggestion(c.id, c.title, c.type, c.dim, st, reason, values, patch,
+                                             definition(c)))
 
     draft = Suggestions(model.name, crit_sugs, pdo, scaling, step, C, split, {}, {}, {}, {}, leakage, warnings)
     provisional = apply_suggestions(model, draft, None, levels=False)
@@ -262,6 +271,18 @@ def suggest_points(engine: Engine, model: Model, *, split: Split | None = None,
     if cur_h["auc"] is None:
         warnings.append("the held-out period has only one outcome: AUC is undefined there")
     return draft
+
+
+def definition(c: Any) -> str:
+    """A criterion without its points: a suggestion applies only while this has not changed."""
+    doc = dump_criterion(c)
+    for k in ("points", "max_points", "default", "missing", "label", "owner", "rationale", "enabled", "dimension"):
+        doc.pop(k, None)
+    if "values" in doc:
+        doc["values"] = sorted(doc["values"])
+    if "bands" in doc:
+        doc["bands"] = [{k: v for k, v in b.items() if k != "points"} for b in doc["bands"]]
+    return json.dumps(doc, sort_keys=True)
 
 
 def _patch(c: Any, values: list[ValueSuggestion]) -> dict[str, Any]:
@@ -295,8 +316,7 @@ def _match(old: np.ndarray, new: np.ndarray, value: float) -> float:
     cand = np.unique(new)
     if len(cand) == 0:
         return value
-    shares = np.array([np.mean(new >= s) for s in cand]) if len(cand) < 2000 else \
-        1.0 - np.searchsorted(np.sort(new), cand, side="left") / len(new)
+    shares = 1.0 - np.searchsorted(np.sort(new), cand, side="left") / len(new)
     best = int(np.argmin(np.abs(shares - share) - cand * 1e-12))
     if share == 0.0:
         return float(cand[-1] + 1.0)
@@ -342,19 +362,27 @@ def apply_suggestions(model: Model, suggestions: Suggestions, only: list[str] | 
 
     `levels` (default: when applying all) also moves the threshold, tiers and grades so that the
     same shares of training leads qualify and fall in each tier and grade as before. Criteria the
-    suggestion left out (leakage, disabled) keep their points. Unknown ids are an error.
+    suggestion left out (leakage, disabled) keep their points. Unknown ids are an error, and so is
+    a criterion that changed (field, keys, bands, events) since the suggestion was made.
     """
     sugs = {c.id: c for c in suggestions.criteria}
-    ids = list(only) if only is not None else [c.id for c in suggestions.criteria]
-    unknown = [i for i in ids if i not in sugs or i not in {c.id for c in model.criteria}]
-    if unknown:
-        raise ModelError(f"no suggestion for criterion '{unknown[0]}' in model '{model.name}'")
+    present = {c.id for c in model.criteria}
+    if only is not None:
+        unknown = [i for i in only if i not in sugs or i not in present]
+        if unknown:
+            raise ModelError(f"no suggestion for criterion '{unknown[0]}' in model '{model.name}'")
+        ids = set(only)
+    else:
+        ids = set(sugs) & present
     doc = dump_model_dict(model)
     crit = []
     for c in model.criteria:
         d = dump_criterion(c)
         s = sugs.get(c.id)
         if c.id in ids and s is not None and s.status == "fitted" and s.patch:
+            if s.definition != definition(c):
+                raise ModelError(f"criterion '{c.id}' has changed since the points were suggested "
+                                 "(field, values, bands or events); suggest again")
             d = {**d, **s.patch}
         crit.append(d)
     doc["criteria"] = crit

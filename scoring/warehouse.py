@@ -30,6 +30,7 @@ from scoring.model import Level, Model
 from scoring.sql import col, lit
 
 HISTOGRAM_COLUMNS = ("score", "outcome", "leads")
+WITH = "with_" if "with_" in exp.Select.arg_types else "with"  # sqlglot renamed the key
 OPEN_VALUES = {"", "null", "none", "nan", "\\n"}  # how warehouses and their CSV exports write NULL
 
 
@@ -60,8 +61,8 @@ def histogram_query(model: Model, mapping: DatasetMapping, dialect: str, as_of: 
         raise DataError(f"decimals must be between 0 and 9, not {decimals}")
     compiler = Compiler(roles_for(mapping), as_of=as_of, dialect=dialect, with_outcome=True)
     scored = compiler.full_query(model, explain=False, keep=("__outcome", "__created", "__outcome_at"))
-    ctes = scored.args.get("with_")
-    scored.set("with_", None)
+    ctes = scored.args.get(WITH)
+    scored.set(WITH, None)
     scored.set("order", None)  # order inside a subquery means nothing and some dialects warn about it
     score: exp.Expression = col("score")
     if decimals is not None:
@@ -86,7 +87,7 @@ def histogram_query(model: Model, mapping: DatasetMapping, dialect: str, as_of: 
         .order_by(exp.Ordered(this=col("score"), desc=True), exp.Ordered(this=col("outcome")))
     )
     if ctes is not None:
-        query.set("with_", ctes)
+        query.set(WITH, ctes)
     return compiler, query
 
 

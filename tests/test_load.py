@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.browser
 
 SESSIONS = 10
 BUDGET_S = 120  # the whole load test, start to finish
-MAX_INTERACTION_S = 30  # no session waits longer than this for any answer
+MAX_INTERACTION_S = 60  # no session waits longer than this for any answer
 MAX_MB_PER_EXTRA_SESSION = 60  # a copy of the sample's data and prepared scores is far more
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -100,6 +101,38 @@ def rss_mb(proc: subprocess.Popen) -> float:
     return psutil.Process(proc.pid).memory_info().rss / 1e6
 
 
+def cache_misses(url: str) -> dict[str, int]:
+    """How often each st.cache_resource function really ran (Streamlit's own metrics endpoint)."""
+    text = urllib.request.urlopen(f"{url}/_stcore/metrics", timeout=10).read().decode()
+    out = {}
+    for m in re.finditer(r'cache_lookups_total\{cache="([^"]+)",cache_type="st_cache_resource",result="miss"\} '
+                         r"(\d+)", text):
+        out[m.group(1)] = int(m.group(2))
+    return out
+
+
+@pytest.mark.xfail(strict=True, reason="the first session after a server start that opens a page's own URL "
+                   "(a bookmark, a browser refresh) runs pages/criteria.py without app.py (Streamlit's pages/ "
+                   "auto-discovery): KeyError 'ls_model'. Remove this mark once fixed.")
+def test_a_bookmarked_page_opens_on_a_freshly_started_server(server):
+    """Runs first, while no session has run app.py yet."""
+    url, _ = server
+
+    async def visit() -> int:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = await browser.new_page()
+            await page.goto(f"{url}/criteria")
+            await page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",
+                                         timeout=MAX_INTERACTION_S * 1000)
+            await page.wait_for_timeout(1000)
+            errors = await page.locator("[data-testid='stException']").count()
+            await browser.close()
+            return errors
+
+    assert asyncio.run(visit()) == 0, "the page shows an exception"
+
+
 class Session:
     def __init__(self, i: int, page: Page) -> None:
         self.i, self.page = i, page
@@ -159,7 +192,7 @@ async def drive(url: str, proc: subprocess.Popen) -> dict:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         pages = []
         for i in range(SESSIONS):
-            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            context = await browser.new_context(viewport={"width": 1100, "height": 800})
             pages.append(Session(i, await context.new_page()))
         first, rest = pages[0], pages[1:]
         await first.open(url)  # the first session loads and caches the sample
@@ -170,6 +203,7 @@ async def drive(url: str, proc: subprocess.Popen) -> dict:
         await asyncio.gather(*(s.go("Back-test") for s in pages))
         await asyncio.gather(*(s.go("Criteria") for s in pages))
         figures["rss_all_sessions_mb"] = rss_mb(proc)
+        figures["cache_misses"] = cache_misses(url)
         for s in pages:  # one by one: the checks themselves change nothing
             await s.check()
         await browser.close()
@@ -197,5 +231,8 @@ def test_ten_sessions_on_one_server_keep_their_own_models(server):
     print("\nload test:", ", ".join(
         f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
     assert figures["max_s"] < MAX_INTERACTION_S
+    # The sample was loaded, and its engine built, once for all ten sessions.
+    assert figures["cache_misses"].get("pages.common._dataset") == 1, figures["cache_misses"]
+    assert figures["cache_misses"].get("pages.common._engine") == 1, figures["cache_misses"]
     assert per_extra < MAX_MB_PER_EXTRA_SESSION, figures
     assert figures["total_s"] < BUDGET_S

@@ -210,3 +210,12 @@ def test_cli_suggest_json_and_text(data, tmp_path, capsys):
     assert "Held-out AUC" in text and "double the odds" in text and "duration" in text
     assert run_cli(["suggest", str(model_path), str(tmp_path / "none.csv")]) == 1
     assert run_cli(["suggest", str(model_path), str(leads), "--split-date", "soon"]) == 2
+
+
+def test_a_stale_suggestion_is_refused(sug):
+    doc = dump_model_dict(planted_model())
+    doc["criteria"][0]["values"]["platinum"] = 20
+    changed = validate_model(doc)
+    with pytest.raises(ModelError, match="changed since"):
+        apply_suggestions(changed, sug, ["plan"])
+    assert apply_suggestions(changed, sug, ["demo"]).criterion("plan").values["platinum"] == 20
