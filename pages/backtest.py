@@ -62,7 +62,7 @@ months = months_span(frame.loc[frame["__outcome"].notna(), "__created"])
 
 def set_threshold(value: float) -> None:
     session.set_top(state, "threshold", clean_number(value))
-    state[f"m{rev}_threshold"] = float(value)
+    state.pop(f"m{rev}_threshold", None)  # the slider starts again from the model's threshold
 
 
 def on_slider() -> None:

@@ -254,7 +254,7 @@ with eng_tab:
         if c.dim == "engagement":
             render(c)
 
-with add_tab, st.form("add_criterion", clear_on_submit=False):
+with add_tab, st.form("add_criterion", clear_on_submit=True):
     a1, a2, a3 = st.columns(3)
     label = a1.text_input("Label", key="new_label", placeholder="e.g. Visited pricing twice")
     ctype = a2.selectbox("Type", CRITERION_TYPES, key="new_type")
@@ -295,6 +295,7 @@ with add_tab, st.form("add_criterion", clear_on_submit=False):
             if etypes:
                 new["event"] = etypes
         if session.add_criterion(state, new) is None:
-            st.success(f"Added '{label or cid}'.")
+            dim = "fit" if ctype in ("attribute", "map", "bands") else "engagement"
+            st.toast(f"Added '{label or cid}' to the {dim} criteria.")
             st.rerun()
     common.section_error("__new__")

@@ -41,7 +41,9 @@ def do_save(save_as_new: bool) -> None:
     st.success(f"Saved '{info.name}' version {info.version} ({info.who}, {info.when}).")
 
 
-if submitted:
+if submitted and ref and not session.is_dirty(state) and ref.name == state["save_name"]:
+    st.info(f"No changes since version {ref.version}: nothing to save.")
+elif submitted:
     try:
         do_save(save_as_new=False)
     except StaleVersionError as exc:
@@ -83,8 +85,11 @@ else:
         session.replace_model(state, loaded, ref=session.LibraryRef(info.name, info.version))
         st.rerun()
     if h3.button("Restore as the newest version", key="history_restore"):
+        if not (state.get("save_author") or "").strip():
+            st.error("Enter your name in 'Save a version' first: every version says who made it.")
+            st.stop()
         try:
-            info = library.restore(pick, chosen, state.get("save_author") or "app", state.get("save_role", "other"),
+            info = library.restore(pick, chosen, state["save_author"], state.get("save_role", "other"),
                                    base_version=numbers[-1])
             st.success(f"Version {chosen} restored as version {info.version}.")
             st.rerun()

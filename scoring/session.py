@@ -16,7 +16,7 @@ from typing import Any
 
 from scoring.dataset import Mapping
 from scoring.errors import LeadScoreError
-from scoring.model import RESERVED_IDS, Model, dump_criterion, dump_model, dump_model_dict, load_model, validate_model
+from scoring.model import RESERVED_IDS, Model, dump_criterion, dump_model_dict, load_model, validate_model
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "data"
@@ -123,8 +123,9 @@ def revision(state: MutableMapping[str, Any]) -> int:
 
 
 def is_dirty(state: MutableMapping[str, Any]) -> bool:
-    """Unsaved changes: the model differs from the last one loaded or saved."""
-    return dump_model(state[MODEL]) != dump_model(state[SAVED])
+    """Unsaved changes: the model means something else than the last one loaded or saved (a key
+    set to its default, like `enabled: true`, is no change)."""
+    return state[MODEL] != state[SAVED]
 
 
 def replace_model(state: MutableMapping[str, Any], new: Model, *, saved: bool = True,

@@ -169,6 +169,7 @@ def test_saving_versions_and_a_stale_save_is_refused():
     # Someone else saves version 2 meanwhile.
     lib = Library()
     lib.save("b2b-fit-engagement", at.session_state[session.MODEL], "Bob", "sales", "sales' change", 1)
+    at.session_state[session.MODEL] = at.session_state[session.MODEL].model_copy(update={"threshold": 50})
     save_version(at, "my change")
     assert any("version 2" in w.value for w in at.warning), [w.value for w in at.warning]
     at.button(key="save_as_new").click().run()
@@ -214,3 +215,13 @@ def test_password_gate_refuses_a_wrong_password_and_admits_the_right_one():
 def test_without_a_password_the_app_says_it_is_local_only():
     at = start()
     assert any("local only" in c.value for c in at.sidebar.caption)
+
+
+def test_saving_an_unchanged_model_adds_no_version():
+    from scoring.library import Library
+
+    at = start("pages/export.py")
+    save_version(at, "first")
+    save_version(at, "again")
+    assert any("nothing to save" in i.value for i in at.info)
+    assert len(Library().versions("b2b-fit-engagement")) == 1

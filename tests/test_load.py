@@ -149,16 +149,18 @@ class Session:
         self.latencies.append((what, time.perf_counter() - start))
         assert await self.page.locator("[data-testid='stException']").count() == 0, f"{what}: an exception"
 
-    async def open(self, url: str) -> None:
+    async def open(self, url: str, path: str = "") -> None:
+        """The first render: of the Overview (`path` ""), or straight of the Criteria page ("criteria")."""
         start = time.perf_counter()
-        await self.page.goto(url)
-        await self.page.locator("[data-testid='stSidebar'] [data-testid='stMetricValue']").first.wait_for(
-            timeout=MAX_INTERACTION_S * 1000)
+        await self.page.goto(f"{url}/{path}")
+        ready = ".st-key-m0_name input" if path else "[data-testid='stSidebar'] [data-testid='stMetricValue']"
+        await self.page.locator(ready).first.wait_for(timeout=MAX_INTERACTION_S * 1000)
         await self.page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']",
                                           timeout=MAX_INTERACTION_S * 1000)
         self.latencies.append(("first render", time.perf_counter() - start))
-        await self.go("Criteria")
-        await self.page.locator(".st-key-m0_name input").wait_for(timeout=MAX_INTERACTION_S * 1000)
+        if not path:
+            await self.go("Criteria")
+            await self.page.locator(".st-key-m0_name input").wait_for(timeout=MAX_INTERACTION_S * 1000)
 
     async def edit(self) -> None:
         page = self.page
@@ -198,7 +200,7 @@ async def drive(url: str, proc: subprocess.Popen) -> dict:
         await first.open(url)  # the first session loads and caches the sample
         await first.edit()
         figures["rss_one_session_mb"] = rss_mb(proc)
-        await asyncio.gather(*(s.open(url) for s in rest))
+        await asyncio.gather(*(s.open(url, "criteria") for s in rest))
         await asyncio.gather(*(s.edit() for s in rest))
         await asyncio.gather(*(s.go("Back-test") for s in pages))
         await asyncio.gather(*(s.go("Criteria") for s in pages))
