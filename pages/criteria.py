@@ -36,9 +36,16 @@ if name.strip() and name != m.name:
 
 problems = common.engine().compiler.problems(m)
 frame = None if problems else common.scored()
+def turn_off(ids: list[str]) -> None:
+    session.edit_model(state, lambda doc: [c.update(enabled=False) for c in doc["criteria"] if c["id"] in ids],
+                       "criteria")
+
+
 if problems:
     st.error(f"{len(problems)} of {len(m.criteria)} criteria use columns this data does not have (marked below). "
              "Change their field, turn them off, or start from a template that fits this data.")
+    st.button(f"Turn off the {len(problems)} criteria that do not fit", key="turn_off_misfits", on_click=turn_off,
+              args=(list(problems),))
 evidence = criterion_evidence(frame, m).set_index("id") if frame is not None else None
 columns = ds.attribute_columns()
 ev_types = event_types(ds)
@@ -237,65 +244,71 @@ def render(c) -> None:
         common.section_error(c.id)
 
 
-fit_tab, eng_tab, add_tab = st.tabs([
-    f"Fit ({sum(c.dim == 'fit' for c in m.criteria)})",
-    f"Engagement ({sum(c.dim == 'engagement' for c in m.criteria)})",
-    "Add a criterion",
-])
-with fit_tab:
+def add_criterion_form() -> None:
+    """A new criterion of any type, with its owner and rationale from the start."""
+    with st.form("add_criterion", clear_on_submit=True):
+        a1, a2, a3 = st.columns(3)
+        label = a1.text_input("Label", key="new_label", placeholder="e.g. Visited pricing twice")
+        ctype = a2.selectbox("Type", CRITERION_TYPES, key="new_type")
+        owner = a3.selectbox("Proposed by", OWNERS, key="new_owner")
+        rationale = st.text_input("Why (rationale)", key="new_rationale")
+        st.caption("attribute / map / bands use a lead field; event and inactivity use events.")
+        b1, b2, b3, b4 = st.columns(4)
+        field = b1.selectbox("Field (attribute, map, bands)", columns, key="new_field")
+        op = b2.selectbox("Condition (attribute)", OPS, key="new_op")
+        value = b3.text_input("Value (attribute)", key="new_value")
+        points = b4.number_input("Points", value=10.0, step=1.0, format="%g", key="new_points")
+        e1, e2 = st.columns(2)
+        etypes = e1.multiselect("Event types (event, inactivity)", ev_types, key="new_events")
+        every = e2.number_input("Every N days (inactivity)", value=30.0, min_value=1.0, step=1.0, format="%g",
+                                key="new_every")
+        if st.form_submit_button("Add criterion", type="primary"):
+            cid = session.new_criterion_id(state, label or f"{ctype}_{field}")
+            new: dict = {"id": cid, "type": ctype, "owner": owner, "points": clean_number(points)}
+            if label:
+                new["label"] = label
+            if rationale:
+                new["rationale"] = rationale
+            if ctype == "attribute":
+                new.update({"field": field, "op": op})
+                parsed = session.parse_value(op, value)
+                if parsed is not None:
+                    new["value"] = parsed
+            elif ctype == "map":
+                new = {k2: v for k2, v in new.items() if k2 != "points"}
+                new.update({"field": field, "values": {v: clean_number(points) for v in column_values(ds, field, 1)}})
+            elif ctype == "bands":
+                new = {k2: v for k2, v in new.items() if k2 != "points"}
+                new.update({"field": field, "bands": [{"min": 0, "points": clean_number(points)}]})
+            elif ctype == "event":
+                new["event"] = etypes[0] if len(etypes) == 1 else etypes
+            else:
+                new["every_days"] = clean_number(every)
+                if etypes:
+                    new["event"] = etypes
+            if session.add_criterion(state, new) is None:
+                dim = "fit" if ctype in ("attribute", "map", "bands") else "engagement"
+                st.toast(f"Added '{label or cid}' to the {dim} criteria.")
+                st.rerun()
+
+    common.section_error("__new__")
+
+
+GROUPS = {
+    "fit": f"Fit ({sum(c.dim == 'fit' for c in m.criteria)})",
+    "engagement": f"Engagement ({sum(c.dim == 'engagement' for c in m.criteria)})",
+    "add": "Add a criterion",
+}
+# One group at a time: a page of 150 widgets is slow on a projector laptop.
+group = st.radio("Show", list(GROUPS), format_func=GROUPS.get, horizontal=True, key="criteria_group",
+                 label_visibility="collapsed")
+if group == "fit":
     st.caption("Who the lead is: role, company, country, budget. Negative points for students, competitors, "
                "free mail.")
-    for c in m.criteria:
-        if c.dim == "fit":
-            render(c)
-with eng_tab:
+elif group == "engagement":
     st.caption("What the lead did: events (with windows, caps and decay) and silence.")
-    for c in m.criteria:
-        if c.dim == "engagement":
-            render(c)
-
-with add_tab, st.form("add_criterion", clear_on_submit=True):
-    a1, a2, a3 = st.columns(3)
-    label = a1.text_input("Label", key="new_label", placeholder="e.g. Visited pricing twice")
-    ctype = a2.selectbox("Type", CRITERION_TYPES, key="new_type")
-    owner = a3.selectbox("Proposed by", OWNERS, key="new_owner")
-    rationale = st.text_input("Why (rationale)", key="new_rationale")
-    st.caption("attribute / map / bands use a lead field; event and inactivity use events.")
-    b1, b2, b3, b4 = st.columns(4)
-    field = b1.selectbox("Field (attribute, map, bands)", columns, key="new_field")
-    op = b2.selectbox("Condition (attribute)", OPS, key="new_op")
-    value = b3.text_input("Value (attribute)", key="new_value")
-    points = b4.number_input("Points", value=10.0, step=1.0, format="%g", key="new_points")
-    e1, e2 = st.columns(2)
-    etypes = e1.multiselect("Event types (event, inactivity)", ev_types, key="new_events")
-    every = e2.number_input("Every N days (inactivity)", value=30.0, min_value=1.0, step=1.0, format="%g",
-                            key="new_every")
-    if st.form_submit_button("Add criterion", type="primary"):
-        cid = session.new_criterion_id(state, label or f"{ctype}_{field}")
-        new: dict = {"id": cid, "type": ctype, "owner": owner, "points": clean_number(points)}
-        if label:
-            new["label"] = label
-        if rationale:
-            new["rationale"] = rationale
-        if ctype == "attribute":
-            new.update({"field": field, "op": op})
-            parsed = session.parse_value(op, value)
-            if parsed is not None:
-                new["value"] = parsed
-        elif ctype == "map":
-            new = {k2: v for k2, v in new.items() if k2 != "points"}
-            new.update({"field": field, "values": {v: clean_number(points) for v in column_values(ds, field, 1)}})
-        elif ctype == "bands":
-            new = {k2: v for k2, v in new.items() if k2 != "points"}
-            new.update({"field": field, "bands": [{"min": 0, "points": clean_number(points)}]})
-        elif ctype == "event":
-            new["event"] = etypes[0] if len(etypes) == 1 else etypes
-        else:
-            new["every_days"] = clean_number(every)
-            if etypes:
-                new["event"] = etypes
-        if session.add_criterion(state, new) is None:
-            dim = "fit" if ctype in ("attribute", "map", "bands") else "engagement"
-            st.toast(f"Added '{label or cid}' to the {dim} criteria.")
-            st.rerun()
-    common.section_error("__new__")
+for c in m.criteria:
+    if c.dim == group:
+        render(c)
+if group == "add":
+    add_criterion_form()

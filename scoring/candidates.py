@@ -207,7 +207,7 @@ def plan_events(engine: Engine, model: Model | None, taken: set[str]) -> list[di
     for t, n, leads in types:
         if leads >= MIN_GROUP and t not in used_types:
             docs.append((n, {"id": slug(t, taken), "type": "event", "event": t, "points": 1,
-                             "label": f"{t} (any)", "__source": "event_type"}))
+                             "label": _type_label([t]), "__source": "event_type"}))
     for c in ds.extra_event_columns():
         rows = con.execute(
             f"SELECT {t_expr} AS t, CAST({q(c)} AS VARCHAR) AS v, count(*) AS n, "
@@ -239,15 +239,23 @@ def plan_events(engine: Engine, model: Model | None, taken: set[str]) -> list[di
             types_for = sorted(t for t, k in g["types"].items() if k >= 0.05 * g["n"] and t)
             if urlish:
                 where = {"field": c, "op": "contains" if g["full_url"] else "starts_with", "value": g["shown"]}
-                source, label = "url_pattern", f"{c} {g['shown']}"
+                source, label = "url_pattern", f"{_type_label(types_for)} on {g['shown']}"
             else:
                 where = {"field": c, "op": "eq", "value": g["shown"]}
-                source, label = "event_value", f"{c} = {g['shown']}"
+                source, label = "event_value", f"{_type_label(types_for)} with {c} '{g['shown']}'"
             docs.append((g["n"], {"id": slug(f"{c}_{g['shown']}", taken), "type": "event",
                                   "event": types_for if len(types_for) > 1 else types_for[0],
                                   "where": where, "points": 1, "label": label, "__source": source}))
     docs.sort(key=lambda nd: -nd[0])
     return [d for _, d in docs[:MAX_EVENT_CANDIDATES]]
+
+
+def _type_label(types: list[str]) -> str:
+    """'page_view' -> 'Page view'; several types -> 'Events'."""
+    if len(types) != 1:
+        return "Events"
+    text = types[0].replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
 
 
 def best_cap(count: np.ndarray, y: np.ndarray) -> tuple[int, float]:

@@ -9,10 +9,12 @@ The recipe, fitted on the training leads only:
    on the newest quarter of the training period) gives log-odds per value, band and event;
 4. at most 25 criteria are kept (largest spread of their contribution over the training leads),
    and the regression is fitted again on them;
-5. log-odds become whole points: the typical value of each column is 0, and the scale is set so
+5. lead columns go to the fit dimension, unless their name says behaviour (visits, pages,
+   time, clicks, activity...): those and the event criteria go to engagement;
+6. log-odds become whole points: the typical value of each column is 0, and the scale is set so
    that the middle 90% of training leads spans 60 points (the points that double the odds are
    stated in the description);
-6. threshold: the lowest score whose training leads convert at the target precision (default:
+7. threshold: the lowest score whose training leads convert at the target precision (default:
    three times the odds of the training base rate, e.g. 12% -> 29%); tiers: hot from the threshold,
    warm from the score that catches 95% of training conversions; grades: fit and engagement
    quartiles of the training leads.
@@ -36,7 +38,7 @@ from scoring.candidates import AttributePlan, best_cap_fit, plan_attributes, pla
 from scoring.engine import Engine
 from scoring.errors import DataError
 from scoring.evidence import iv_strength
-from scoring.fields import ColumnValues, read_columns
+from scoring.fields import ColumnValues, name_tokens, read_columns
 from scoring.leakage import LeakFlag, scan_leakage
 from scoring.model import Model, validate_model
 from scoring.signals import (
@@ -57,6 +59,10 @@ MAX_CRITERIA = 25
 SCALE_SPAN = 60.0        # points between the 5th and 95th percentile of training scores
 MAX_GROUPS = 10
 HALF_LIFE = 30           # days; the decayed variant of every event criterion
+# Lead columns whose names say they record behaviour go to the engagement dimension.
+BEHAVIOUR_WORDS = frozenset({"visit", "visits", "page", "pages", "view", "views", "click", "clicks", "time", "spent",
+                             "duration", "session", "sessions", "bounce", "exit", "activity", "activities", "opens",
+                             "opened", "download", "downloads", "login", "logins", "website", "engagement"})
 RECALL_WARM = 0.95
 
 
@@ -282,7 +288,8 @@ def _criterion(b: _Block, raw: np.ndarray, sig: Any, train: np.ndarray, y: np.nd
         if sig.columns[j].kind != "missing":
             present |= sig.X[:, j] > 0
     iv = sum(v for j in b.cols if (v := bin_stats(sig.X[:, j], yt).iv) is not None)
-    doc.update({"label": _readable(plan.column), "dimension": "fit", "owner": "data",
+    behaviour = bool(BEHAVIOUR_WORDS & set(name_tokens(plan.column)))
+    doc.update({"label": _readable(plan.column), "dimension": "engagement" if behaviour else "fit", "owner": "data",
                 "rationale": f"From data: IV {iv:.2f} ({iv_strength(iv)}) on the training leads; 0 points = the "
                              "most common value"})
     return doc

@@ -51,6 +51,7 @@ def test_editing_points_changes_the_score_figures():
     at = start()
     before = (metric(at, "AUC"), metric(at, "Qualified at threshold"))
     at.switch_page("pages/criteria.py").run()
+    at.radio(key="criteria_group").set_value("engagement").run()
     at.number_input(key="c0_demo_request_points").set_value(-40).run()
     assert not at.exception
     assert at.session_state[session.MODEL].criterion("demo_request").points == -40
@@ -71,6 +72,7 @@ def test_disabling_a_criterion_and_a_refused_edit_keeps_the_model():
     at = start("pages/criteria.py")
     at.toggle(key="c0_competitor_enabled").set_value(False).run()
     assert at.session_state[session.MODEL].criterion("competitor").enabled is False
+    at.radio(key="criteria_group").set_value("engagement").run()
     # half-life must be > 0: the edit is refused with a message beside it, the model is kept.
     at.number_input(key="c0_email_click_half_life_days").set_value(0).run()
     assert not at.exception
@@ -143,6 +145,7 @@ def test_uploading_a_real_csv_maps_and_loads_it():
 
 def test_the_model_survives_page_changes():
     at = start("pages/criteria.py")
+    at.radio(key="criteria_group").set_value("engagement").run()
     at.number_input(key="c0_demo_request_points").set_value(33).run()
     at.switch_page("pages/leads.py").run()
     at.switch_page("pages/backtest.py").run()
@@ -225,3 +228,34 @@ def test_saving_an_unchanged_model_adds_no_version():
     save_version(at, "again")
     assert any("nothing to save" in i.value for i in at.info)
     assert len(Library().versions("b2b-fit-engagement")) == 1
+
+
+def test_adding_a_criterion_through_the_form():
+    at = start("pages/criteria.py")
+    at.radio(key="criteria_group").set_value("add").run()
+    at.text_input(key="new_label").input("Works in finance")
+    at.selectbox(key="new_field").set_value("industry")
+    at.selectbox(key="new_op").set_value("eq")
+    at.text_input(key="new_value").input("Financial Services")
+    at.number_input(key="new_points").set_value(7)
+    at.button(key="FormSubmitter:add_criterion-Add criterion").click().run()
+    assert not at.exception
+    c = at.session_state[session.MODEL].criterion("works_in_finance")
+    assert (c.field, c.op, c.value, c.points) == ("industry", "eq", "Financial Services", 7)
+
+
+def test_criteria_that_do_not_fit_new_data_can_be_turned_off_at_once():
+    from conftest import SHARED_DATA
+
+    path = SHARED_DATA / "uci_online_shoppers" / "online_shoppers_intention.csv"
+    at = start("pages/data.py")
+    at.radio(key="data_choice").set_value("upload").run()
+    upload(at, "leads_upload", path.name, path.read_bytes())
+    at.button(key="load_upload").click().run()
+    at.switch_page("pages/criteria.py").run()
+    assert any("criteria use columns this data does not have" in e.value for e in at.error)
+    at.button(key="turn_off_misfits").click().run()
+    assert not at.exception
+    assert not any("do not have" in e.value for e in at.error)
+    at.switch_page("pages/overview.py").run()
+    assert metric(at, "Leads") == "12,330"

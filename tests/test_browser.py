@@ -129,7 +129,8 @@ def test_1_first_screen_shows_the_sample(ui):
 def test_2_change_a_criterion_s_points(ui):
     page = ui
     goto(page, "Criteria")
-    page.get_by_role("tab", name="Engagement").click()
+    page.locator(".st-key-criteria_group").get_by_text("Engagement").click()
+    settle(page)
     before = sidebar_metric(page, "Qualified / month")
     box = page.locator(".st-key-c0_demo_request_points input")
     box.fill("60")
