@@ -14,6 +14,7 @@ if common.access_gate():
             st.Page("pages/criteria.py", title="Criteria", icon=":material/tune:"),
             st.Page("pages/backtest.py", title="Back-test & threshold", icon=":material/insights:"),
             st.Page("pages/leads.py", title="Leads", icon=":material/person_search:"),
+            st.Page("pages/evidence.py", title="Evidence", icon=":material/science:"),
             st.Page("pages/export.py", title="Library & export", icon=":material/save:"),
         ]
     )

@@ -255,9 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--as-of", help="score every lead as of this date")
     sp.set_defaults(func=cmd_export)
 
+    from scoring.evidence_cli import add_evidence_commands
     from scoring.library import add_library_commands
 
     add_library_commands(sub)
+    add_evidence_commands(sub)
 
     sp = sub.add_parser("sample", help="regenerate the embedded sample data")
     sp.add_argument("directory", nargs="?", default="data")

@@ -154,7 +154,8 @@ class Engine:
             self.con.close()
 
     def __del__(self) -> None:  # a dropped engine must not leave its table behind
-        with contextlib.suppress(duckdb.Error, AttributeError):
+        # At interpreter exit modules may already be gone: nothing is left to clean up then.
+        with contextlib.suppress(Exception):
             self.close()
 
 

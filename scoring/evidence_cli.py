@@ -173,7 +173,8 @@ def cmd_drift(args: argparse.Namespace) -> int:
              f"precision at threshold {_pct(b['at_threshold']['precision'])}",
              f"  after:  {a['leads']:,} leads, base rate {_pct(a['base_rate'])}, AUC {_num(a['auc'])}, "
              f"precision at threshold {_pct(a['at_threshold']['precision'])}", ""]
-    lines.append(rep.criteria_table().to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    table = rep.criteria_table().drop(columns=["flags"])
+    lines.append(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     flagged = [c for c in rep.criteria if c["flags"]]
     lines.append("")
     lines += [f"flag: {c['id']}: {'; '.join(c['flags'])}" for c in flagged] or ["no criterion's evidence changed"]

@@ -35,6 +35,7 @@ from scoring.model import (
     dump_criterion,
     validate_model,
 )
+from scoring.sql import q
 
 TRAIN_SHARE = 0.7
 SMOOTH = 0.5  # added to counts in weights of evidence, so an empty bin is finite
@@ -141,11 +142,16 @@ def compile_signals(engine: Engine, criteria: list[Any]) -> SignalTable:
             docs.append(doc)
             cols.append(col)
     probe = validate_model({"name": "signals", "criteria": docs, "threshold": 0}, "signal probe")
-    frame = engine.score(probe, explain=True)
+    frame = base_frame(engine)
     n = len(frame)
-    X = np.zeros((n, len(docs)), dtype=float) if docs else np.zeros((n, 0))
-    for i, d in enumerate(docs):
-        X[:, i] = frame[d["id"]].to_numpy(dtype=float)
+    X = np.zeros((n, len(docs)), dtype=float)
+    if docs:
+        # Straight to numpy, not through the engine's memo of frames: a probe can be wide.
+        sel = ", ".join(q(d["id"]) for d in docs)
+        with engine._lock:
+            res = engine.con.execute(f"SELECT {sel} FROM ({engine.score_sql(probe, explain=True)})").fetchnumpy()
+        for i, d in enumerate(docs):
+            X[:, i] = np.ma.filled(np.ma.asarray(res[d["id"]], dtype=float), 0.0)
     # `none` columns of bands: present values outside every band (fixed at 0 points by the contract).
     extra_cols, extra_x = [], []
     for c in criteria:

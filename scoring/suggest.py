@@ -248,12 +248,12 @@ def suggest_points(engine: Engine, model: Model, *, split: Split | None = None,
         crit_sugs.append(CriterionSuggestion(c.id, c.title, c.type, c.dim, st, reason, values, patch,
                                              definition(c)))
 
-    draft = Suggestions(model.name, crit_sugs, pdo, scaling, step, C, split, {}, {}, {}, {}, leakage, warnings)
-    provisional = apply_suggestions(model, draft, None, levels=False)
+    result = Suggestions(model.name, crit_sugs, pdo, scaling, step, C, split, {}, {}, {}, {}, leakage, warnings)
+    provisional = apply_suggestions(model, result, None, levels=False)
     s_new_frame = engine.score(provisional, explain=False)
     levels = _match_levels(model, current, s_new_frame, train, step)
-    draft.levels = levels
-    draft.threshold = {"current": clean(model.threshold), "suggested": levels["threshold"],
+    result.levels = levels
+    result.threshold = {"current": clean(model.threshold), "suggested": levels["threshold"],
                        "rule": "the same share of training leads qualifies as with the current threshold"}
     s_new = s_new_frame["score"].to_numpy(dtype=float)
     test = split.test
@@ -263,14 +263,14 @@ def suggest_points(engine: Engine, model: Model, *, split: Split | None = None,
         return {"auc": auc(score, yy), "leads": int(mask.sum()), "converted": int(np.nansum(yy))}
 
     cur_h, new_h = figures(s_cur, test), figures(s_new, test)
-    draft.heldout = {"period": split.description, "current": cur_h, "suggested": new_h,
+    result.heldout = {"period": split.description, "current": cur_h, "suggested": new_h,
                      "auc_change": None if cur_h["auc"] is None or new_h["auc"] is None
                      else new_h["auc"] - cur_h["auc"]}
-    draft.training = {"note": "fitted on these leads: not a fair comparison, shown for reference",
+    result.training = {"note": "fitted on these leads: not a fair comparison, shown for reference",
                       "current": figures(s_cur, train), "suggested": figures(s_new, train)}
     if cur_h["auc"] is None:
         warnings.append("the held-out period has only one outcome: AUC is undefined there")
-    return draft
+    return result
 
 
 def definition(c: Any) -> str:

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from scoring import session
 
 PAGES = ["pages/overview.py", "pages/data.py", "pages/criteria.py", "pages/backtest.py", "pages/leads.py",
-         "pages/export.py"]
+         "pages/evidence.py", "pages/export.py"]
 
 
 @pytest.fixture(autouse=True)
@@ -259,3 +259,28 @@ def test_criteria_that_do_not_fit_new_data_can_be_turned_off_at_once():
     assert not any("do not have" in e.value for e in at.error)
     at.switch_page("pages/overview.py").run()
     assert metric(at, "Leads") == "12,330"
+
+
+def test_evidence_page_suggests_points_and_applying_them_changes_the_model():
+    at = start("pages/evidence.py")
+    at.toggle(key="want_suggestions").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    before = at.session_state[session.MODEL]
+    at.button(key="apply_all").click().run()
+    assert not at.exception
+    after = at.session_state[session.MODEL]
+    assert after != before and session.is_dirty(at.session_state)
+
+
+def test_evidence_page_missing_criteria_draft_and_drift_render():
+    at = start("pages/evidence.py")
+    at.toggle(key="want_candidates").set_value(True).run()
+    n = len(at.session_state[session.MODEL].criteria)
+    at.button(key="candidate_add").click().run()
+    assert len(at.session_state[session.MODEL].criteria) == n + 1
+    at.toggle(key="want_draft").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="draft_use").click().run()
+    assert at.session_state[session.MODEL].name != "B2B fit + engagement"
+    assert not at.exception and not at.error, [e.value for e in at.error]

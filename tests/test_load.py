@@ -167,8 +167,7 @@ class Session:
         name = page.locator(".st-key-m0_name input")
         await name.fill(self.name)
         await self.act("rename the model", lambda: name.press("Enter"))
-        await page.get_by_role("tab", name="Engagement").click()
-        points = page.locator(".st-key-c0_demo_request_points input")
+        points = page.locator(".st-key-c0_title_vp_points input")  # a fit criterion: on the page's first view
         await points.fill(self.points)
         await self.act("set a criterion's points", lambda: points.press("Enter"))
 
@@ -184,8 +183,7 @@ class Session:
         others = [f"Session {j} model" for j in range(SESSIONS) if j != self.i]
         assert not any(o in sidebar for o in others), sidebar
         assert await page.locator(".st-key-m0_name input").input_value() == self.name
-        await page.get_by_role("tab", name="Engagement").click()
-        assert await page.locator(".st-key-c0_demo_request_points input").input_value() == self.points
+        assert await page.locator(".st-key-c0_title_vp_points input").input_value() == self.points
 
 
 async def drive(url: str, proc: subprocess.Popen) -> dict:

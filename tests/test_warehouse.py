@@ -23,6 +23,7 @@ import csv
 import glob
 import json
 import os
+import pwd
 import random
 import shutil
 import socket
@@ -370,6 +371,10 @@ class Postgres:
         self.root = Path(tempfile.mkdtemp(prefix="leadscore-pg-"))
         self.as_user: list[str] = []
         if os.geteuid() == 0:  # initdb refuses root: run the server as Debian's `postgres` user
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                missing_engine("the 'postgres' user (apt-get install postgresql creates it)")
             shutil.chown(self.root, "postgres")
             self.as_user = ["runuser", "-u", "postgres", "--"]
         self.data = self.root / "data"
