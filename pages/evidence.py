@@ -4,6 +4,7 @@ Suggested points (fitted on older leads, judged on newer ones), criteria the mod
 yet, columns that give the answer away, a first model drafted from the data, and drift.
 """
 
+
 import pandas as pd
 import streamlit as st
 
@@ -31,7 +32,7 @@ if eng.compiler.problems(m):
 src = session.source(state)
 
 
-def cached(kind: str, compute):  # noqa: ANN001, ANN202 - a computation and its result
+def cached(kind: str, compute):
     """One result per kind, model and data set in this session: these fits take seconds."""
     key = (kind, dump_model(m), src)
     store = state.setdefault(CACHE, {})

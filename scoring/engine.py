@@ -17,7 +17,6 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
