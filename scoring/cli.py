@@ -257,9 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from scoring.evidence_cli import add_evidence_commands
     from scoring.library import add_library_commands
+    from scoring.warehouse import add_warehouse_commands
 
     add_library_commands(sub)
     add_evidence_commands(sub)
+    add_warehouse_commands(sub)
 
     sp = sub.add_parser("sample", help="regenerate the embedded sample data")
     sp.add_argument("directory", nargs="?", default="data")

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from scoring.dataset import Roles, resolve_column, suggest
+from scoring.dataset import DAY_FIRST, MONTH_FIRST, OTHER_LAYOUTS, Roles, resolve_column, suggest
 from scoring.errors import ModelError
 from scoring.model import (
     AttributeCriterion,
@@ -58,6 +58,7 @@ OUTPUT_COLUMNS = (
 BASE = ("__ord", "__id", "__outcome", "__created", "__outcome_at", "__asof")
 
 
+OFFSET_SHAPE = "([+-][0-9][0-9](:?[0-9][0-9])?|[Zz])$"
 UNKNOWN = object()  # the latest event time has not been looked up: the query finds it itself
 
 
@@ -138,6 +139,7 @@ class Compiler:
         self.as_of = as_of
         self.dialect = dialect
         self.with_outcome = with_outcome and roles.outcome is not None
+        self.typed_timestamps = False  # True when the loader already made TIMESTAMP columns (the engine)
         self.has_events = has_events  # without an events file, event columns in `where` are simply empty
         self.latest_event: datetime | object | None = UNKNOWN
         self._memo: dict[str, dict[str, Signal]] = {}
@@ -180,7 +182,32 @@ class Compiler:
         """A regular-expression test; patterns hold no backslash, so every dialect's literal reads the same."""
         return exp.RegexpLike(this=text, expression=exp.Literal.string(pattern))
 
-    def timestamp(self, e: exp.Expression) -> exp.Expression:
+    def _duckdb_layouts(self, e: exp.Expression, table: str) -> exp.Expression:
+        """Text timestamps in DuckDB exactly as the loader reads them (README, decision 9): ISO 8601
+        with offsets converted to UTC, else the layout family (day first or month first) that reads
+        more of the column's values, decided over the whole column, as the loader does."""
+        text = exp.Nullif(this=exp.Trim(this=exp.cast(e, exp.DataType.build("VARCHAR"))), expression=lit(""))
+        ts = exp.DataType.build("TIMESTAMP")
+        offset = exp.RegexpLike(this=text.copy(), expression=exp.Literal.string(OFFSET_SHAPE))
+        utc = exp.Anonymous(this="timezone", expressions=[
+            lit("UTC"), exp.TryCast(this=text.copy(), to=exp.DataType.build("TIMESTAMPTZ"))])
+        iso = exp.Case().when(offset, utc, copy=False).else_(exp.TryCast(this=text.copy(), to=ts), copy=False)
+
+        def layouts(value: exp.Expression, fmts: list[str]) -> exp.Expression:
+            return exp.cast(exp.Anonymous(this="try_strptime", expressions=[
+                value, exp.Array(expressions=[exp.Literal.string(f) for f in fmts])]), ts)
+
+        day, month = DAY_FIRST + OTHER_LAYOUTS, MONTH_FIRST + OTHER_LAYOUTS
+        # An uncorrelated scalar subquery over the whole column: DuckDB runs it once.
+        wins = exp.select(exp.GT(
+            this=exp.Count(this=exp.Coalesce(this=iso.copy(), expressions=[layouts(text.copy(), day)])),
+            expression=exp.Count(this=exp.Coalesce(this=iso.copy(), expressions=[layouts(text.copy(), month)])),
+        )).from_(exp.Table(this=ident(table)))
+        chosen = exp.Case().when(exp.Subquery(this=wins), layouts(text.copy(), day), copy=False).else_(
+            layouts(text.copy(), month), copy=False)
+        return exp.Coalesce(this=iso, expressions=[chosen])
+
+    def timestamp(self, e: exp.Expression, table: str | None = None) -> exp.Expression:
         """A timestamp column (typed or text) as a zone-less TIMESTAMP; unreadable text is NULL.
 
         DuckDB keeps its plain TRY_CAST. The other dialects cast only text of the ISO shape DuckDB reads
@@ -188,7 +215,9 @@ class Compiler:
         the session's time zone never moves a value.
         """
         if self.dialect == "duckdb":
-            return exp.TryCast(this=e, to=exp.DataType.build("TIMESTAMP"))
+            if self.typed_timestamps or table is None:
+                return exp.TryCast(this=e, to=exp.DataType.build("TIMESTAMP"))
+            return self._duckdb_layouts(e, table)
         raw = exp.cast(e, exp.DataType.build("VARCHAR"))
         text = exp.Trim(this=raw.copy(), expression=exp.Literal.string(" "))
         shape = self._matches(raw, TIMESTAMP_SHAPE)
@@ -422,7 +451,7 @@ class Compiler:
         e_cols = [
             exp.alias_(self.trimmed(col(r.event_lead)), "__lead"),
             exp.alias_(self.text(col(r.event_type)), "__type"),
-            exp.alias_(self.timestamp(col(r.event_at)), "__at"),
+            exp.alias_(self.timestamp(col(r.event_at), "events"), "__at"),
         ]
         e_cols += [exp.alias_(self.text(col(f)) if self.has_events else exp.Null(), self.event_alias(f))
                    for f in sorted(set(where_fields))]
@@ -484,10 +513,10 @@ class Compiler:
         else:
             outcome = exp.cast(exp.Null(), exp.DataType.build("INT"))
         null_ts = exp.cast(exp.Null(), exp.DataType.build("TIMESTAMP"))
-        created = self.timestamp(col(r.created_at)) if r.created_at else null_ts
+        created = self.timestamp(col(r.created_at), "leads") if r.created_at else null_ts
         # Export with --as-of needs no outcome_at; a warehouse table may not even have one.
         use_outcome_at = r.outcome_at and (self.as_of is None or self.with_outcome)
-        outcome_at = self.timestamp(col(r.outcome_at)) if use_outcome_at else null_ts
+        outcome_at = self.timestamp(col(r.outcome_at), "leads") if use_outcome_at else null_ts
         l_cols += [exp.alias_(outcome, "__outcome"), exp.alias_(created, "__created"),
                    exp.alias_(outcome_at, "__outcome_at")]
         fields = sorted({f for s in lead_sigs for f in s.fields})

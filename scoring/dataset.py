@@ -31,7 +31,7 @@ DAY_FIRST = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d.%m.%Y %H:%M:
 MONTH_FIRST = ["%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y %I:%M %p", "%m/%d/%Y",
                "%m-%d-%Y %H:%M:%S", "%m-%d-%Y"]
 OTHER_LAYOUTS = ["%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y%m%d", "%d %b %Y",
-                 "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y", "%Y-%m-%d %H:%M:%S %z"]
+                 "%d %B %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y"]
 
 
 class _Strict(BaseModel):
@@ -473,7 +473,7 @@ def _timestamp_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> 
     ]
     counts = con.execute(
         "SELECT " + ", ".join(f"count({expr})" for _, expr in candidates)
-        + f" FROM (SELECT * FROM {q(table)} LIMIT 200000)"
+        + f" FROM {q(table)}"  # every row, as the exported SQL decides on every row too
     ).fetchone()
     best = max(range(len(candidates)), key=lambda i: (counts[i], -i if i else 1))
     # Prefer ISO when it parses as much; month-first wins a tie with day-first (US exports).

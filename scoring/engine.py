@@ -39,6 +39,7 @@ class Engine:
         self.as_of = as_of
         self.compiler = Compiler(dataset.roles, dataset.lead_columns, dataset.event_columns, as_of=as_of,
                                  has_events=dataset.has_events)
+        self.compiler.typed_timestamps = True  # the loader parsed every role timestamp already
         if as_of is None:  # look it up once, not in every prepare: it joins every event to the leads
             self.compiler.latest_event = dataset.con.cursor().execute(
                 self.compiler.latest_event_select().sql("duckdb")).fetchone()[0]

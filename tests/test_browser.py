@@ -171,6 +171,21 @@ def test_4_open_a_lead_breakdown(ui):
     shot(page, "4_leads")
 
 
+def test_4b_apply_a_suggestion(ui):
+    page = ui
+    goto(page, "Evidence")
+    before = sidebar_metric(page, "AUC"), sidebar_metric(page, "Qualified / month")
+    page.locator(".st-key-want_suggestions").get_by_text("Compute suggested points").click()
+    settle(page)
+    expect(page.locator("[data-testid='stMain']")).to_contain_text("AUC with suggested points", timeout=90_000)
+    shot(page, "4b_evidence")
+    page.locator(".st-key-apply_all button").click()
+    settle(page)
+    after = sidebar_metric(page, "AUC"), sidebar_metric(page, "Qualified / month")
+    assert after != before
+    no_exception(page)
+
+
 def test_5_library_save_download_and_import(ui, tmp_path):
     page = ui
     goto(page, "Library")

@@ -2,7 +2,9 @@
 
 Each session (its own browser context: its own cookie, its own Streamlit session) opens the
 Criteria page on the 20,000-lead sample, renames its model, sets its own points on a criterion,
-goes to the Back-test page and back, and must find its own edits and no one else's. The server's
+goes to the Overview and back, and must find its own edits and no one else's: the sidebar (drawn
+by the server from the session's model) names its model only, and the widgets, created afresh on
+return, hold its own values. The server's
 memory is measured (psutil, RSS) after one session and after all ten: the data is cached once, so
 nine more sessions cost far less than nine more copies of it. Every interaction's latency (action
 to rerun finished) is recorded; the figures are printed (pytest -s shows them). Loopback only,
@@ -200,7 +202,7 @@ async def drive(url: str, proc: subprocess.Popen) -> dict:
         figures["rss_one_session_mb"] = rss_mb(proc)
         await asyncio.gather(*(s.open(url, "criteria") for s in rest))
         await asyncio.gather(*(s.edit() for s in rest))
-        await asyncio.gather(*(s.go("Back-test") for s in pages))
+        await asyncio.gather(*(s.go("Overview") for s in pages))
         await asyncio.gather(*(s.go("Criteria") for s in pages))
         figures["rss_all_sessions_mb"] = rss_mb(proc)
         figures["cache_misses"] = cache_misses(url)
