@@ -140,7 +140,7 @@ class Engine:
                 SELECT GROUPING(score, tier, fit_grade, engagement_grade, month, qualified) AS g, pop, score,
                        tier, fit_grade, engagement_grade, month, qualified, count(*) AS n,
                        sum("__outcome") AS conv, min("__created") AS c0, max("__created") AS c1
-                FROM (SELECT *, strftime("__created", '%Y-%m') AS month,
+                FROM (SELECT *, date_trunc('month', "__created") AS month,
                              CASE WHEN "__outcome" IS NULL THEN 0 WHEN {in_pop} THEN 1 ELSE 2 END AS pop
                       FROM ({inner}))
                 GROUP BY GROUPING SETS ((pop), (pop, score), (pop, tier), (pop, fit_grade, engagement_grade),
@@ -177,9 +177,9 @@ def counts_from_groups(rows: dict[str, np.ndarray]) -> Counts:
     months: dict[str, list[int]] = {}
     for m, qualified, k, y in zip(rows["month"][by_month], rows["qualified"][by_month], n[by_month],
                                   conv[by_month], strict=True):
-        if m is None or (isinstance(m, float) and np.isnan(m)):
+        if pd.isna(m):
             continue
-        entry = months.setdefault(str(m), [0, 0, 0])
+        entry = months.setdefault(pd.Timestamp(m).strftime("%Y-%m"), [0, 0, 0])
         entry[0] += int(k)
         if qualified:
             entry[1] += int(k)

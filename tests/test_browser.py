@@ -179,8 +179,14 @@ def test_4b_apply_a_suggestion(ui):
     settle(page)
     expect(page.locator("[data-testid='stMain']")).to_contain_text("AUC with suggested points", timeout=90_000)
     shot(page, "4b_evidence")
+    suggested = main_metric(page, "AUC with suggested points")
+    now = main_metric(page, "AUC now")
+    assert suggested != now
     page.locator(".st-key-apply_all button").click()
     settle(page)
+    expect(page.locator("[data-testid='stMain']")).to_contain_text("AUC with suggested points", timeout=90_000)
+    # Applied: the model's own held-out AUC is now what the suggestion promised.
+    assert main_metric(page, "AUC now") == suggested
     after = sidebar_metric(page, "AUC"), sidebar_metric(page, "Qualified / month")
     assert after != before
     no_exception(page)
