@@ -207,6 +207,8 @@ def test_5_library_save_download_and_import(ui, tmp_path):
     assert '"format": "leadscore-model"' in model_file.read_text(encoding="utf-8")
     page.locator(".st-key-report_make button").click()
     settle(page)
+    # Drawing the charts takes a few seconds (longer on a loaded machine).
+    page.locator(".st-key-dl_report button").wait_for(timeout=180_000)
     with page.expect_download() as dl:
         page.locator(".st-key-dl_report button").click()
     report = SHOTS / "report.html"
