@@ -12,6 +12,7 @@ from scoring import session
 from scoring.charts import missing_chart
 from scoring.dataset import guess_events_mapping, guess_leads_mapping, load_dataset, parse_mapping, peek
 from scoring.errors import LeadScoreError
+from scoring.model import load_model
 from scoring.session import DataSource
 from scoring.workshop import profile
 
@@ -60,9 +61,18 @@ if session.is_dirty(state):
 
 if pick != "upload":
     src = session.samples()[pick]
-    if src != current and st.button(f"Use {src.label}", type="primary", key="use_sample"):
-        switch_to(src)
-        st.rerun()
+    if src != current:
+        b1, b2 = st.columns(2)
+        if b1.button(f"Use {src.label}", type="primary", key="use_sample"):
+            switch_to(src)
+            st.rerun()
+        template = session.templates().get(src.default_template or "")
+        if template and b2.button(f"Use it with its starter model ({template.name})", key="use_sample_model",
+                                  help="Replaces the model being edited" + (", which has unsaved changes"
+                                                                           if session.is_dirty(state) else "")):
+            switch_to(src)
+            session.replace_model(state, load_model(template.path))
+            st.rerun()
 else:
     c1, c2 = st.columns(2)
     leads_up = c1.file_uploader("Leads file (one row per lead)", type=["csv", "txt", "xlsx", "xls", "parquet"],

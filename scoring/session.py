@@ -73,14 +73,29 @@ class LibraryRef:
     extra: dict = field(default_factory=dict)
 
 
+SHARED_DATA = ROOT.parent / "shared" / "data"
+REAL_SETS = {  # key: (label, file under shared/data, template with a .mapping.json beside it)
+    "bank": ("Real: UCI bank marketing (41,188 prospects)", "uci_bank_marketing/bank-additional-full.csv", "bank"),
+    "shoppers": ("Real: UCI online shoppers (12,330 sessions)", "uci_online_shoppers/online_shoppers_intention.csv",
+                 "shoppers"),
+}
+
+
 def samples() -> dict[str, DataSource]:
-    """The embedded sample data sets, by key."""
-    return {
+    """The embedded sample data sets and, where the project's shared/data sits beside it, the
+    public real data sets with their mappings, by key."""
+    out = {
         "b2b": DataSource("Sample: B2B software (20,000 leads)", str(DATA_DIR / "b2b_leads.parquet"),
                           str(DATA_DIR / "b2b_events.parquet"), "{}", "b2b_fit_engagement"),
         "b2c": DataSource("Sample: B2C shop (8,000 shoppers)", str(DATA_DIR / "b2c_leads.parquet"),
                           str(DATA_DIR / "b2c_events.parquet"), "{}", "b2c"),
     }
+    for key, (label, rel, template) in REAL_SETS.items():
+        path, mapping = SHARED_DATA / rel, TEMPLATES_DIR / f"{template}.mapping.json"
+        if path.is_file() and mapping.is_file():
+            mapping_json = json.dumps(json.loads(mapping.read_text(encoding="utf-8")), sort_keys=True)
+            out[key] = DataSource(label, str(path), None, mapping_json, template)
+    return out
 
 
 def templates() -> dict[str, Template]:

@@ -284,3 +284,14 @@ def test_evidence_page_missing_criteria_draft_and_drift_render():
     at.button(key="draft_use").click().run()
     assert at.session_state[session.MODEL].name != "B2B fit + engagement"
     assert not at.exception and not at.error, [e.value for e in at.error]
+
+
+def test_a_real_data_set_with_its_starter_model():
+    at = start("pages/data.py")
+    at.radio(key="data_choice").set_value("bank").run()
+    at.button(key="use_sample_model").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert metric(at, "Leads") == "41,188" and metric(at, "Converted") == "4,640"
+    at.switch_page("pages/backtest.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert float(metric(at, "AUC")) > 0.7

@@ -40,7 +40,7 @@ from playwright.async_api import Page, async_playwright  # noqa: E402
 pytestmark = pytest.mark.browser
 
 SESSIONS = 10
-BUDGET_S = 400  # the whole load test, start to finish
+BUDGET_S = 120  # the whole load test, start to finish
 MAX_INTERACTION_S = 60  # no session waits longer than this for any answer
 MAX_MB_PER_EXTRA_SESSION = 60  # a copy of the sample's data and prepared scores is far more
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
