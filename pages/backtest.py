@@ -31,6 +31,8 @@ from scoring.errors import LeadScoreError
 from scoring.model import load_model
 from scoring.workshop import clean_number
 
+common.page_guard()
+
 state = st.session_state
 st.title("Back-test & threshold")
 m = common.model()

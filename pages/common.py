@@ -28,6 +28,14 @@ def init() -> None:
     session.init(st.session_state)
 
 
+def page_guard() -> None:
+    """First lines of every page: a page opened by its URL on a freshly started server runs without
+    app.py (Streamlit's own pages/ discovery), so it must set up the session and check access itself."""
+    init()
+    if not access_gate():
+        st.stop()
+
+
 # ---- access ------------------------------------------------------------------------------
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

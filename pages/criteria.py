@@ -11,6 +11,8 @@ from scoring import session
 from scoring.model import CRITERION_TYPES, OPS, UNARY_OPS, load_model
 from scoring.workshop import clean_number, column_values, criterion_evidence, event_types
 
+common.page_guard()
+
 state = st.session_state
 OWNERS = ["marketing", "sales", "other"]
 st.title("Criteria")

@@ -8,6 +8,8 @@ from scoring import session
 from scoring.charts import breakdown_chart
 from scoring.workshop import breakdown, lead_events, surprises
 
+common.page_guard()
+
 state = st.session_state
 st.title("Leads")
 m = common.model()

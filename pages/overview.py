@@ -6,6 +6,8 @@ from pages import common
 from scoring.charts import distribution_chart
 from scoring.engine import as_output
 
+common.page_guard()
+
 m = common.model()
 ds = common.dataset()
 st.title("Lead Scoring Studio")

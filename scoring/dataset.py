@@ -716,7 +716,9 @@ def _named(columns: list[str], names: tuple[str, ...]) -> list[str]:
 
 def guess_leads_mapping(p: Peek) -> dict:
     """Smart defaults for the mapping form: what a person would pick, given the columns."""
-    ids = [c for c in _named(p.columns, ID_NAMES) if p.unique[c]]
+    # A column named like an id is offered even with duplicates: loading then says which ids repeat,
+    # instead of silently numbering the rows.
+    ids = _named(p.columns, ID_NAMES)
     ids = ids or [c for c in p.columns if c.strip().lower().endswith("id") and p.unique[c]]
     boolish = set(DEFAULT_POSITIVE) | {"0", "false", "no", "lost", "n", "y", "t", "f"}
 

@@ -161,6 +161,13 @@ class Engine:
 
 def counts_from_groups(rows: dict[str, np.ndarray]) -> Counts:
     """Counts from the GROUPING SETS rows of Engine.counts (g: which set a row belongs to)."""
+    rows = dict(rows)
+    for k in ("c0", "c1", "month"):  # fetchnumpy masks NULLs: make them plain None
+        v = rows[k]
+        if isinstance(v, np.ma.MaskedArray):
+            plain = v.data.astype(object)
+            plain[np.ma.getmaskarray(v)] = None
+            rows[k] = plain
     g, pop, n = rows["g"], rows["pop"], rows["n"].astype(np.int64)
     conv = np.nan_to_num(rows["conv"].astype(float)).astype(np.int64)
     ones = pop == 1

@@ -524,7 +524,8 @@ def migrate(raw: dict, source: str = "model") -> dict:
 # A model is at most ~6 levels deep (criteria > criterion > where > condition > value list); past
 # this depth a document is hostile, and YAML parsers slow down quadratically with nesting.
 MAX_DEPTH = 20
-# Longer integers are refused before Python converts them (a 100,000-digit int costs seconds).
+# Longer integers are refused (YAML: before Python converts them; JSON: Python's own guard stops
+# ints over 4,300 digits, and the rest are refused after parsing).
 MAX_NUMBER_DIGITS = 30
 # Keys, values and collections in one document: 2,000 criteria with every field set and 5,000
 # values (MAX_VALUES, where conditions counted as mappings) need about 85,000.

@@ -60,6 +60,8 @@ def test_validate_command_refuses_with_the_message(case: ModelCase, tmp_path, ca
         path.write_text(case.text, encoding="utf-8")
     else:
         path.write_bytes((MODELS / case.file).read_bytes())
+    main(["validate", str(NAMES_MODEL)])  # imports paid here: the bound is on reading the hostile file
+    capsys.readouterr()
     start = time.perf_counter()
     code = main(["validate", str(path)])
     seconds = time.perf_counter() - start

@@ -12,6 +12,7 @@ The model library has its own kill tests (tests/test_library.py).
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import os
 import signal
@@ -132,11 +133,21 @@ def test_a_completed_score_replaces_the_earlier_output(big_leads, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"], "no temporary file left behind"
 
 
+def open_paths(pid: int) -> list[str]:
+    """What the process has open, as /proc shows it (an unlinked file reads '... (deleted)')."""
+    out = []
+    with contextlib.suppress(OSError):  # the process may be gone
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                out.append(os.readlink(fd))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see what the process has open")
 @pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
-@pytest.mark.parametrize("delay", [0.2, 0.6, 1.2])
-def test_killing_a_data_load_writes_nothing_anywhere(big_leads, tmp_path, encoding, delay):
-    """cp1252 is the one encoding DuckDB cannot read: the loader makes a UTF-8 copy, which has no
-    name on Linux (an unlinked temporary file), so even a SIGKILL leaves nothing behind."""
+def test_killing_a_data_load_writes_nothing_anywhere(big_leads, tmp_path, encoding):
+    """Killed while the loader has the data file open (for cp1252, the one encoding DuckDB cannot
+    read, while it holds its UTF-8 copy: a file without a name, so even SIGKILL leaves nothing)."""
     leads, _ = big_leads
     inputs, work, tmp = tmp_path / "in", tmp_path / "work", tmp_path / "tmp"
     for d in (inputs, work, tmp):
@@ -149,9 +160,24 @@ def test_killing_a_data_load_writes_nothing_anywhere(big_leads, tmp_path, encodi
     env = {**os.environ, "TMPDIR": str(tmp), "TEMP": str(tmp), "TMP": str(tmp)}
     proc = subprocess.Popen([sys.executable, "-m", "scoring.cli", "backtest", str(MODEL), str(csv_path), "--json"],
                             cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(delay)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
+    wanted = f"{tmp}/" if encoding == "cp1252" else str(csv_path)
+    seen: list[str] = []
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            seen = [p for p in open_paths(proc.pid) if p.startswith(wanted)]
+            if seen:
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.001)
+    finally:
+        if proc.poll() is None and not seen:
+            proc.kill()
+        proc.wait(30)
+    assert seen, "the load was never caught with the file open"
+    assert proc.returncode == -signal.SIGKILL
+    if encoding == "cp1252":
+        assert all(p.endswith("(deleted)") for p in seen), seen  # the copy never had a name to leave behind
     assert hashlib.sha256(csv_path.read_bytes()).hexdigest() == digest, "the input is untouched"
     assert [p.name for p in inputs.iterdir()] == ["leads.csv"]
     assert list(work.iterdir()) == [], "nothing in the working directory"

@@ -113,9 +113,6 @@ def cache_misses(url: str) -> dict[str, int]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="the first session after a server start that opens a page's own URL "
-                   "(a bookmark, a browser refresh) runs pages/criteria.py without app.py (Streamlit's pages/ "
-                   "auto-discovery): KeyError 'ls_model'. Remove this mark once fixed.")
 def test_a_bookmarked_page_opens_on_a_freshly_started_server(server):
     """Runs first, while no session has run app.py yet."""
     url, _ = server
