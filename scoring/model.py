@@ -679,6 +679,8 @@ def _load_yaml(text: str) -> object:
                 container[top[1]] = value
                 top[1] = _NO_KEY
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):  # PyYAML >= 6.0.4 stops deep documents itself
+            raise ModelError(f"nested more than {MAX_DEPTH} levels deep; not a model file") from None
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
