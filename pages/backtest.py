@@ -98,30 +98,31 @@ for w in r["warnings"]:
 pop = frame.loc[frame["__outcome"].notna()]
 curve = Curve.of(pop["score"].to_numpy(float), pop["__outcome"].to_numpy(float).astype(int))
 b1, b2 = st.columns(2)
+
+
+def show_consequences(found: float | None, none_message: str, key: str) -> None:
+    """What a found threshold means for sales, and a button to adopt it."""
+    c = consequences(curve, round_up(found, step), months)
+    if c is None:
+        st.info(none_message)
+        return
+    st.caption(f"Threshold **{c['threshold']:g}** → {c['qualified_per_month']:,.0f} leads/month, "
+               f"{common.pct(c['precision'])} convert, {common.pct(c['recall'])} of conversions caught.")
+    st.button("Set this threshold", key=key, on_click=set_threshold, args=(c["threshold"],))
+
+
 with b1.container(border=True):
     st.markdown("**Sales capacity**")
     cap = st.number_input("Sales can take N leads a month", min_value=1.0, value=300.0, step=10.0, format="%g",
                           key="capacity")
-    t_cap = round_up(threshold_for_capacity(curve, cap, months), step)
-    c = consequences(curve, t_cap, months)
-    if c is None:
-        st.info("Even the highest score hands over more leads than that.")
-    else:
-        st.caption(f"Threshold **{c['threshold']:g}** → {c['qualified_per_month']:,.0f} leads/month, "
-                   f"{common.pct(c['precision'])} convert, {common.pct(c['recall'])} of conversions caught.")
-        st.button("Set this threshold", key="capacity_apply", on_click=set_threshold, args=(c["threshold"],))
+    show_consequences(threshold_for_capacity(curve, cap, months), "Even the highest score hands over more leads "
+                      "than that.", "capacity_apply")
 with b2.container(border=True):
     st.markdown("**Target conversion rate**")
     target = st.number_input("Qualified leads should convert at (%)", min_value=1.0, max_value=100.0, value=30.0,
                              step=1.0, format="%g", key="target_precision")
-    t_prec = round_up(threshold_for_precision(curve, target / 100), step)
-    c = consequences(curve, t_prec, months)
-    if c is None:
-        st.info("No threshold reaches that conversion rate on this history.")
-    else:
-        st.caption(f"Threshold **{c['threshold']:g}** → {c['qualified_per_month']:,.0f} leads/month, "
-                   f"{common.pct(c['precision'])} convert, {common.pct(c['recall'])} of conversions caught.")
-        st.button("Set this threshold", key="precision_apply", on_click=set_threshold, args=(c["threshold"],))
+    show_consequences(threshold_for_precision(curve, target / 100), "No threshold reaches that conversion rate on "
+                      "this history.", "precision_apply")
 
 tabs = st.tabs(["Distribution", "Threshold sweep", "Calibration", "Tiers & grades", "Out of time", "Compare"])
 with tabs[0]:

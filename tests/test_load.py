@@ -17,17 +17,15 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ROOT
+from conftest import start_app_server, stop_app_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
@@ -63,40 +61,11 @@ DONE = """() => window.__runs > 0 && document.querySelector(
   "[data-testid='stApp'][data-test-script-state='notRunning']") !== null"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    library = tmp_path_factory.mktemp("library") / "library.duckdb"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LEADSCORE_LIBRARY": str(library)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start")
+    url, proc = start_app_server(tmp_path_factory.mktemp("library") / "library.duckdb")
     yield url, proc
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_app_server(proc)
 
 
 def rss_mb(proc: subprocess.Popen) -> float:
