@@ -560,7 +560,8 @@ def test_two_processes_saving_at_once_lose_nothing(lib, tmp_path):
     assert [v.version for v in history] == list(range(1, 42))
     authors = "".join(v.author[0] for v in history[1:])
     print(f"stale saves refused and retried: {refused}; authors in order: {authors}")
-    assert "ms" in authors and "sm" in authors  # the two really took turns, not one after the other
+    # Whether the two interleaved is up to the scheduler (on a loaded machine one may finish first);
+    # what must hold is that every save of both survives, below.
     assert sorted(v.note for v in history[1:]) == sorted(f"{t} {i}" for t in ("mkt", "sales") for i in range(20))
     final, _ = lib.load("shared")
     expected_ids = {"title_vp"} | {f"{t}_{i}" for t in ("mkt", "sales") for i in range(20)}
