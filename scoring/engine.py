@@ -112,13 +112,6 @@ class Engine:
                 self._memo.pop(next(iter(self._memo)))
             return frame
 
-    def score_arrays(self, model: Model, columns: tuple[str, ...] = ("score", "__outcome")) -> dict[str, np.ndarray]:
-        """Selected columns as numpy arrays: the fast path for back-test figures on large data."""
-        sel = ", ".join(q(c) for c in columns)
-        with self._lock:
-            inner = self.score_sql(model, explain=False, keep=tuple(c for c in columns if c.startswith("__")))
-            return self.con.execute(f"SELECT {sel} FROM ({inner})").fetchnumpy()
-
     def counts(self, model: Model, population_as_of: datetime | None = None) -> Counts:
         """The back-test population as aggregates, from one GROUPING SETS query over the scores.
 

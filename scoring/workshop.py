@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.backtest import months_span
 from scoring.dataset import Dataset
 from scoring.engine import Engine
 from scoring.model import EventCriterion, Model
@@ -131,10 +130,6 @@ def profile(ds: Dataset) -> dict[str, Any]:
         out["event_range"] = con.execute(f"SELECT min({q(r.event_at)}), max({q(r.event_at)}) FROM events").fetchone()
     out["warnings"] = list(ds.warnings)
     return out
-
-
-def months_of(frame: pd.DataFrame) -> float:
-    return months_span(decided(frame)["__created"])
 
 
 def event_types(ds: Dataset, limit: int = 200) -> list[str]:
