@@ -48,6 +48,17 @@ def named(exc: Exception, names: dict[Path, str]) -> str:
     return text
 
 
+def stored_and_peeked(upload, column) -> tuple[Path, object]:  # an UploadedFile and its st column
+    """Keep an upload and read its columns; a bad file stops the page with its message beside it."""
+    path = store(upload)
+    try:
+        return path, peek(path)
+    except LeadScoreError as exc:
+        column.error(named(exc, {path: upload.name}))
+        st.stop()
+        raise
+
+
 def switch_to(src: DataSource) -> None:
     state[session.SOURCE] = src
     st.toast(f"Now using {src.label}")
@@ -82,20 +93,10 @@ else:
     events_up = c2.file_uploader("Events file (optional, many rows per lead)",
                                  type=["csv", "txt", "xlsx", "xls", "parquet"], key="events_upload")
     if leads_up is not None:
-        leads_path = store(leads_up)
-        try:
-            lp = peek(leads_path)
-        except LeadScoreError as exc:
-            c1.error(named(exc, {leads_path: leads_up.name}))
-            st.stop()
+        leads_path, lp = stored_and_peeked(leads_up, c1)
         ep, events_path = None, None
         if events_up is not None:
-            events_path = store(events_up)
-            try:
-                ep = peek(events_path)
-            except LeadScoreError as exc:
-                c2.error(named(exc, {events_path: events_up.name}))
-                st.stop()
+            events_path, ep = stored_and_peeked(events_up, c2)
         guess = guess_leads_mapping(lp)
         st.subheader("Map the columns")
         st.caption(f"{leads_up.name}: {lp.rows:,} rows, {len(lp.columns)} columns. Defaults are guesses: check them.")
