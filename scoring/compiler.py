@@ -567,13 +567,22 @@ class Compiler:
         return exp.select(exp.Max(this=col("__at", "__e"))).from_("__e").join(
             "__l", on=exp.EQ(this=col("__lead", "__e"), expression=col("__id", "__l")))
 
-    def latest_event_select(self) -> exp.Select:
-        """`_latest_select` as a query of its own, so an engine can look it up once per data set."""
-        ctes = self.prepare_ctes([], [])
-        query = self._latest_select()
-        for name, cte in ctes:
-            if name in ("__l0", "__l", "__e0", "__e"):
-                query = query.with_(name, as_=cte)
+    def events_check_select(self) -> exp.Select:
+        """One pass over the events for what loading reports and scoring needs: how many events
+        belong to no lead (and to how many such ids), and the latest event of a known lead, which
+        is the as-of of undecided leads (see `_latest_select`)."""
+        ctes = dict(self.prepare_ctes([], []))
+        unknown = exp.Is(this=col("__id", "__l"), expression=exp.Null())
+        query = exp.select(
+            exp.alias_(exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=unknown)), "unknown"),
+            exp.alias_(exp.Filter(this=exp.Count(this=exp.Distinct(expressions=[col("__lead", "__e0")])),
+                                  expression=exp.Where(this=unknown.copy())), "unknown_ids"),
+            exp.alias_(exp.Filter(this=exp.Max(this=col("__at", "__e0")),
+                                  expression=exp.Where(this=exp.Not(this=unknown.copy()))), "latest"),
+        ).from_("__e0").join("__l", on=exp.EQ(this=col("__lead", "__e0"), expression=col("__id", "__l")),
+                             join_type="left")
+        for name in ("__l0", "__l", "__e0"):
+            query = query.with_(name, as_=ctes[name])
         return query
 
     # ---- score half -------------------------------------------------------------------------
@@ -621,16 +630,23 @@ class Compiler:
         return cls(this=value, expressions=[lit(bound)], ignore_nulls=self.dialect == "duckdb")
 
     @staticmethod
-    def _level(value: exp.Expression, levels: list[Level] | None) -> exp.Expression:
+    def _level(value: exp.Expression, levels: list[Level] | None, codes: bool = False) -> exp.Expression:
+        """The label of the level `value` falls in; with `codes`, its position in `levels` instead
+        (small integers are cheaper to count than text, a million rows at a time)."""
+        def name(i: int) -> exp.Expression:
+            return exp.Literal.number(i) if codes else lit(levels[i].label)
+
         if not levels:
-            return exp.Cast(this=exp.Null(), to=exp.DataType(this=exp.DataType.Type.VARCHAR))
-        whens = [(exp.GTE(this=value, expression=lit(lv.min)), lit(lv.label)) for lv in levels[:-1]]
-        return _case(whens, lit(levels[-1].label)) if whens else lit(levels[-1].label)
+            kind = exp.DataType.Type.SMALLINT if codes else exp.DataType.Type.VARCHAR
+            return exp.Cast(this=exp.Null(), to=exp.DataType(this=kind))
+        whens = [(exp.GTE(this=value, expression=lit(lv.min)), name(i)) for i, lv in enumerate(levels[:-1])]
+        return _case(whens, name(len(levels) - 1)) if whens else name(len(levels) - 1)
 
     def score_select(self, model: Model, source: str, *, explain: bool = True,
-                     keep: tuple[str, ...] = (), ordered: bool = True) -> exp.Select:
+                     keep: tuple[str, ...] = (), ordered: bool = True, codes: bool = False) -> exp.Select:
         """The score half over a relation holding the prepared columns; in file order when `ordered`
-        (aggregates over it need no order, and sorting a million rows is not free)."""
+        (aggregates over it need no order, and sorting a million rows is not free); grades and tier
+        as positions in the model's lists when `codes` (see `_level`)."""
         sigs = self.signals(model)
         pts = {c.id: self.points(c, sigs.get(c.id, {})) for c in model.criteria}
         inner_cols: list[exp.Expression] = [col("__ord"), _alias(col("__id"), "lead_id")]
@@ -655,9 +671,9 @@ class Compiler:
         grades = model.grades
         out_cols: list[exp.Expression] = [
             col("lead_id"), col("fit"), col("engagement"), col("score"),
-            _alias(self._level(col("fit"), grades.fit if grades else None), "fit_grade"),
-            _alias(self._level(col("engagement"), grades.engagement if grades else None), "engagement_grade"),
-            _alias(self._level(col("score"), model.tiers), "tier"),
+            _alias(self._level(col("fit"), grades.fit if grades else None, codes), "fit_grade"),
+            _alias(self._level(col("engagement"), grades.engagement if grades else None, codes), "engagement_grade"),
+            _alias(self._level(col("score"), model.tiers, codes), "tier"),
             _alias(exp.GTE(this=col("score"), expression=lit(model.threshold)), "qualified"),
         ]
         if explain:

@@ -14,6 +14,7 @@ import json
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -123,6 +124,7 @@ class Dataset:
     events_source: str | None
     has_events: bool
     warnings: list[str] = field(default_factory=list)
+    latest_event: datetime | None = None  # of a known lead: the as-of of undecided leads
 
     def attribute_columns(self) -> list[str]:
         """Lead columns criteria may use: every column but the roles."""
@@ -446,6 +448,11 @@ def read_table(con: duckdb.DuckDBPyConnection, path: str | Path, table: str,
     return cols
 
 
+def _text(column: str) -> str:
+    """A cell as trimmed text, NULL when blank: what 'the cell holds something' means."""
+    return f"NULLIF(TRIM(CAST({q(column)} AS VARCHAR)), '')"
+
+
 def _timestamp_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[str, str]:
     """SQL that turns `column` into a UTC TIMESTAMP, choosing the layout that parses most rows.
 
@@ -460,7 +467,7 @@ def _timestamp_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> 
         return f"CAST({col} AS TIMESTAMP)", "timestamp with time zone"
     if ctype.startswith(("TIMESTAMP", "DATE")):
         return f"CAST({col} AS TIMESTAMP)", "timestamp"
-    text = f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '')"
+    text = _text(column)
     iso = f"TRY_CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
     def layouts(fmts: list[str]) -> str:
@@ -492,12 +499,19 @@ def _normalise_timestamps(con: duckdb.DuckDBPyConnection, table: str, columns: l
     exprs = {c: _timestamp_expr(con, table, c) for c in columns}
     # A day of slack: a local time written without its offset may look a few hours ahead of UTC.
     future = "CAST(now() AS TIMESTAMP) + INTERVAL 1 DAY"
-    for c, (expr, _) in exprs.items():
-        bad, first_bad, ahead, first_ahead, latest = con.execute(
-            "SELECT count(*) FILTER (WHERE t IS NULL AND p IS NOT NULL), min(rn) FILTER (WHERE t IS NULL AND "
-            f"p IS NOT NULL), count(*) FILTER (WHERE t > {future}), min(rn) FILTER (WHERE t > {future}), max(t) "
-            f"FROM (SELECT row_number() OVER () AS rn, NULLIF(TRIM(CAST({q(c)} AS VARCHAR)), '') AS p, "
-            f"{expr} AS t FROM {q(table)})"
+    for c, (expr, layout) in exprs.items():
+        typed = layout.startswith("timestamp")  # a typed column holds dates or nothing
+        not_date = "0" if typed else f"count(*) FILTER (WHERE t IS NULL AND {_text(c)} IS NOT NULL)"
+        bad, ahead, latest = con.execute(
+            f"SELECT {not_date}, count(*) FILTER (WHERE t > {future}), max(t) "
+            f"FROM (SELECT {q(c)}, {expr} AS t FROM {q(table)})"
+        ).fetchone()
+        if not (bad or ahead):
+            continue
+        # Only now pay for numbering the rows, to say where the first problem is.
+        first_bad, first_ahead = con.execute(
+            f"SELECT min(rn) FILTER (WHERE t IS NULL AND p IS NOT NULL), min(rn) FILTER (WHERE t > {future}) "
+            f"FROM (SELECT row_number() OVER () AS rn, {_text(c)} AS p, {expr} AS t FROM {q(table)})"
         ).fetchone()
         if bad:
             warnings.append(
@@ -538,7 +552,11 @@ def _role(name: str | None, columns: list[str], source: str, role: str, required
 
 def _check_ids(con: duckdb.DuckDBPyConnection, id_col: str, source: str) -> None:
     """Missing or duplicate ids are input errors: a score must belong to exactly one lead."""
-    idv = f"NULLIF(TRIM(CAST({q(id_col)} AS VARCHAR)), '')"
+    idv = _text(id_col)
+    present, distinct, rows = con.execute(f"SELECT count(v), count(DISTINCT v), count(*) FROM (SELECT {idv} AS v "
+                                          "FROM leads)").fetchone()
+    if present == distinct == rows:
+        return  # the common case, in one pass: only a problem pays for numbering the rows
     missing = con.execute(
         f"SELECT count(*), min(rn) FROM (SELECT row_number() OVER () AS rn, {idv} AS v FROM leads) "
         "WHERE v IS NULL"
@@ -636,29 +654,22 @@ def load_dataset(leads: str | Path, events: str | Path | None = None,
     ds = Dataset(con, roles, lead_cols, event_cols, src, (events_name or str(events)) if events else None,
                  events is not None, warnings)
     if events is not None:
-        _warn_unknown_events(ds)
+        _check_events(ds)
     if lock:
         lock_down(con, paths)
     return ds
 
 
-def lead_key_sql(ds: Dataset) -> str:
-    """The lead key as the compiler builds it, for load-time checks."""
-    if ds.roles.id is None:
-        return "CAST(row_number() OVER () AS VARCHAR)"
-    return f"TRIM(CAST({q(ds.roles.id)} AS VARCHAR))"
+def _check_events(ds: Dataset) -> None:
+    """Count the events of unknown leads (a warning) and note the latest event of a known lead,
+    in one pass with the compiler's own keys, so scoring need not join the events again."""
+    from scoring.compiler import Compiler  # the compiler builds on this module
 
-
-def _warn_unknown_events(ds: Dataset) -> None:
-    r = ds.roles
-    row = ds.con.execute(
-        f"SELECT count(*), count(DISTINCT k) FROM (SELECT TRIM(CAST({q(r.event_lead)} AS VARCHAR)) AS k "
-        f"FROM events) e WHERE k IS NULL OR k NOT IN (SELECT {lead_key_sql(ds)} FROM leads)"
-    ).fetchone()
-    if row[0]:
-        ds.warnings.append(
-            f"{ds.events_source}: {row[0]:,} event(s) of {row[1]:,} unknown lead id(s) are ignored"
-        )
+    compiler = Compiler(ds.roles, ds.lead_columns, ds.event_columns, has_events=True)
+    compiler.typed_timestamps = True
+    unknown, ids, ds.latest_event = ds.con.execute(compiler.events_check_select().sql("duckdb")).fetchone()
+    if unknown:
+        ds.warnings.append(f"{ds.events_source}: {unknown:,} event(s) of {ids:,} unknown lead id(s) are ignored")
 
 
 PLACEHOLDERS = ("select", "unknown", "n/a", "na", "-", "--", "none", "null", "?", "not provided", "(blank)")
@@ -689,7 +700,7 @@ def peek(path: str | Path, name: str | None = None) -> Peek:
         raise DataError(f"{name or path}: has a header but no rows")
     distinct, values, unique, dates = {}, {}, {}, {}
     con.execute("CREATE TABLE s AS SELECT * FROM t LIMIT 50000")
-    texts = [f"NULLIF(TRIM(CAST({q(c)} AS VARCHAR)), '')" for c in cols]
+    texts = [_text(c) for c in cols]
     stats = con.execute("SELECT " + ", ".join(
         f"count(DISTINCT {t}), count({t}), count(TRY_CAST({t} AS DOUBLE))" for t in texts) + " FROM s").fetchone()
     for i, c in enumerate(cols):
