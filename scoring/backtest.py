@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from scoring.model import Level, Model
+
+if TYPE_CHECKING:  # pandas only where a scored frame is read: the command line's back-test never needs it
+    import pandas as pd
 
 
 def _div(a: float, b: float) -> float | None:
@@ -51,9 +54,12 @@ class Curve:
         if len(score) == 0:
             empty = np.array([], dtype=float)
             return cls(empty, empty, empty, 0, 0)
-        distinct, group = np.unique(score, return_inverse=True)
-        p = np.bincount(group, weights=pos, minlength=len(distinct)).astype(np.int64)
-        n = np.bincount(group, weights=neg, minlength=len(distinct)).astype(np.int64)
+        if np.all(score[1:] > score[:-1]):  # distinct and ascending already, as Engine.counts gives them
+            distinct, p, n = score, pos.astype(np.int64), neg.astype(np.int64)
+        else:
+            distinct, group = np.unique(score, return_inverse=True)
+            p = np.bincount(group, weights=pos, minlength=len(distinct)).astype(np.int64)
+            n = np.bincount(group, weights=neg, minlength=len(distinct)).astype(np.int64)
         seen = (p + n) > 0
         distinct, p, n = distinct[seen][::-1], p[seen][::-1], n[seen][::-1]
         return cls(distinct, np.cumsum(p), np.cumsum(n), int(p.sum()), int(n.sum()))
@@ -89,6 +95,8 @@ def population_mask(frame: pd.DataFrame, as_of: datetime | None) -> np.ndarray:
     known = frame["__outcome"].notna().to_numpy()
     if as_of is None:
         return known
+    import pandas as pd
+
     d = pd.Timestamp(as_of)
     created = frame["__created"]
     decided = frame["__outcome_at"]
@@ -122,6 +130,8 @@ def counts_of(frame: pd.DataFrame, threshold: float, as_of: datetime | None = No
     decided = frame["__outcome"].notna().to_numpy()
     pop = frame.loc[mask]
     y = pop["__outcome"].to_numpy(dtype=float)
+    import pandas as pd
+
     g = pd.DataFrame({"score": pop["score"].to_numpy(float), "pos": y, "neg": 1 - y})
     by_score = g.groupby("score", sort=False)[["pos", "neg"]].sum()
 
@@ -354,6 +364,8 @@ def report_from_counts(counts: Counts, model: Model, *, as_of: datetime | None =
 def split_report(frame: pd.DataFrame, model: Model, split: datetime, **kw: object) -> dict:
     """Out-of-time check: the figures before and after `split` (by created_at) and the score PSI."""
     created = frame["__created"]
+    import pandas as pd
+
     d = pd.Timestamp(split)
     before = frame.loc[(created < d).fillna(False).to_numpy()]
     after = frame.loc[(created >= d).fillna(False).to_numpy()]
@@ -367,6 +379,8 @@ def split_report(frame: pd.DataFrame, model: Model, split: datetime, **kw: objec
 
 def disagreements(a: pd.DataFrame, b: pd.DataFrame, limit: int = 200) -> dict:
     """Leads qualified by one model and not the other, with how many of them converted."""
+    import pandas as pd
+
     m = pd.DataFrame({"lead_id": a["lead_id"], "score_a": a["score"], "score_b": b["score"],
                       "qualified_a": a["qualified"].astype(bool), "qualified_b": b["qualified"].astype(bool),
                       "outcome": a["__outcome"]})

@@ -284,6 +284,8 @@ def floor_sql(engine: Engine, table: str, columns: list[str]) -> str:
             parts.append(f"sum(strlen({q(c)}))")
         elif t == "BOOLEAN":
             parts.append(f"sum(CAST({q(c)} AS INTEGER))")
+        elif t.startswith("ENUM"):  # text signals of few values are stored as ENUMs (Engine._encode)
+            parts.append(f"sum(enum_code({q(c)}))")
         elif t.startswith("TIMESTAMP") or t == "DATE":
             parts.append(f"sum(epoch({q(c)}))")
         else:

@@ -26,6 +26,8 @@ import duckdb
 import pytest
 from conftest import DATA, ROOT, TEMPLATES
 
+from scoring.engine import write_atomically
+
 MODEL = TEMPLATES / "company.json"  # fit criteria only: the leads file alone is enough
 COPIES = 5  # 100,000 leads: the CSV takes about a second to write, a window a poll cannot miss
 EARLIER = "lead_id,score\nearlier-run,1.000000\n"
@@ -131,6 +133,22 @@ def test_a_completed_score_replaces_the_earlier_output(big_leads, tmp_path):
     assert done.returncode == 0, done.stderr
     assert_complete_csv(out, n)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"], "no temporary file left behind"
+
+
+def test_a_later_write_clears_the_part_a_killed_writer_left(tmp_path):
+    """A SIGKILL leaves the writer's hidden part file behind; the next write of the same target
+    removes it, and leaves alone the part of a writer that still runs."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    out = tmp_path / "scores.csv"
+    abandoned = tmp_path / f".scores.csv.{gone.pid}.part"
+    abandoned.write_text("half a fi", encoding="utf-8")
+    running = tmp_path / f".scores.csv.{os.getppid()}.part"
+    running.write_text("being written", encoding="utf-8")
+    write_atomically(out, b"lead_id\n")
+    assert not abandoned.exists()
+    assert running.exists()
+    assert out.read_bytes() == b"lead_id\n"
 
 
 def open_paths(pid: int) -> list[str]:
