@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from scoring import session
+from scoring import session, workshop
 from scoring.backtest import report
 from scoring.dataset import Dataset, load_dataset
 from scoring.engine import Engine
@@ -20,7 +20,7 @@ from scoring.session import DataSource
 from scoring.workshop import headline
 
 AUTH = "ls_authenticated"
-REPORT_CACHE = "ls_report_cache"
+MEMO = "ls_page_memo"
 FAILS = "ls_login_failures"
 
 
@@ -150,17 +150,43 @@ def scored(m: Model | None = None, as_of: datetime | None = None) -> pd.DataFram
         return None
 
 
-def report_for(frame: pd.DataFrame, m: Model, as_of: datetime | None = None, **kw: Any) -> dict:
-    """The back-test report, computed once per model, as-of and options in a session (the sidebar
-    and the page both need it on every rerun)."""
-    key = (dump_model(m), as_of, tuple(sorted(kw.items())), id(frame))
-    cache: dict = st.session_state.setdefault(REPORT_CACHE, {})
+@st.cache_data(max_entries=512, show_spinner=False)
+def column_values(src: DataSource, column: str, limit: int = 50) -> list[str]:
+    """The most frequent values of a lead column (one query per data set and column, not per rerun)."""
+    return workshop.column_values(_dataset(src), column, limit)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def event_types(src: DataSource) -> list[str]:
+    """The event types of a data set, most frequent first (one query per data set)."""
+    return workshop.event_types(_dataset(src))
+
+
+def _memo(kind: str, key: tuple, compute: Any) -> Any:
+    """One result per kind and key in this session, the last few kept: the sidebar and the page
+    both need the same figures on every rerun."""
+    cache: dict = st.session_state.setdefault(MEMO, {})
+    key = (kind, *key)
     if key not in cache:
-        while len(cache) >= 4:
+        while len(cache) >= 8:
             cache.pop(next(iter(cache)))
-        src = session.source(st.session_state)
-        cache[key] = report(frame, m, as_of=as_of, warnings=[src.humanize(w) for w in dataset().warnings], **kw)
+        cache[key] = compute()
     return cache[key]
+
+
+def report_for(frame: pd.DataFrame, m: Model, as_of: datetime | None = None, **kw: Any) -> dict:
+    """The back-test report, once per model, as-of and options (and scored frame)."""
+    def compute() -> dict:
+        src = session.source(st.session_state)
+        return report(frame, m, as_of=as_of, warnings=[src.humanize(w) for w in dataset().warnings], **kw)
+
+    return _memo("report", (dump_model(m), as_of, tuple(sorted(kw.items())), id(frame)), compute)
+
+
+def evidence_for(frame: pd.DataFrame, m: Model) -> pd.DataFrame:
+    """Each criterion's hit rate and conversion, by id, once per model (and scored frame)."""
+    return _memo("evidence", (dump_model(m), id(frame)),
+                 lambda: workshop.criterion_evidence(frame, m).set_index("id"))
 
 
 def chart(c: Any) -> None:

@@ -9,7 +9,7 @@ import streamlit as st
 from pages import common
 from scoring import session
 from scoring.model import CRITERION_TYPES, OPS, UNARY_OPS, load_model
-from scoring.workshop import clean_number, column_values, criterion_evidence, event_types
+from scoring.workshop import clean_number
 
 common.page_guard()
 
@@ -29,6 +29,7 @@ with st.expander("Start from a template", expanded=False):
         st.rerun()
 
 ds = common.dataset()
+src = session.source(state)
 m = common.model()
 rev = session.revision(state)
 name = st.text_input("Model name", m.name, key=f"m{rev}_name")
@@ -48,9 +49,9 @@ if problems:
              "Change their field, turn them off, or start from a template that fits this data.")
     st.button(f"Turn off the {len(problems)} criteria that do not fit", key="turn_off_misfits", on_click=turn_off,
               args=(list(problems),))
-evidence = criterion_evidence(frame, m).set_index("id") if frame is not None else None
+evidence = common.evidence_for(frame, m) if frame is not None else None
 columns = ds.attribute_columns()
-ev_types = event_types(ds)
+ev_types = common.event_types(src)
 ev_columns = ds.extra_event_columns()
 
 
@@ -138,7 +139,7 @@ def edit_attribute(c, doc: dict) -> None:
 
 
 def edit_map(c, doc: dict) -> None:
-    known = column_values(ds, c.field) if c.field in columns else []
+    known = common.column_values(src, c.field) if c.field in columns else []
     rows = [{"value": key, "points": float(p)} for key, p in c.values.items()]
     listed = {key.strip().lower() for key in c.values}
     rows += [{"value": v, "points": None} for v in known if v.strip().lower() not in listed][:15]
@@ -278,7 +279,8 @@ def add_criterion_form() -> None:
                     new["value"] = parsed
             elif ctype == "map":
                 new = {k2: v for k2, v in new.items() if k2 != "points"}
-                new.update({"field": field, "values": {v: clean_number(points) for v in column_values(ds, field, 1)}})
+                first = common.column_values(src, field, 1)
+                new.update({"field": field, "values": {v: clean_number(points) for v in first}})
             elif ctype == "bands":
                 new = {k2: v for k2, v in new.items() if k2 != "points"}
                 new.update({"field": field, "bands": [{"min": 0, "points": clean_number(points)}]})

@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # see scoring.backtest
     import pandas as pd
 
 _ids = itertools.count(1)
-MEMO_SIZE = 6
+MEMO_BYTES = 256 * 2**20  # scored frames kept: many sessions' models on a small data set, a few on a big one
 MAX_SIGNALS = 400  # beyond this many cached columns, start the cache afresh
 MAX_ENUM = 1000  # text signals with more distinct values than this stay text
 
@@ -50,7 +50,7 @@ class Engine:
         self._lock = threading.RLock()  # prepare + score run as one step per caller
         self._table: str | None = None
         self._have: set[str] = set()
-        self._memo: dict[tuple, pd.DataFrame] = {}  # the last few results: pages ask twice a rerun
+        self._memo: dict[tuple, pd.DataFrame] = {}  # recent results: pages ask twice a rerun, sessions share
         self._statics: dict[tuple, tuple[float | None, int, int]] = {}
         self.prepare_count = 0  # how many prepare queries ran: tests check re-scoring adds none
 
@@ -139,10 +139,12 @@ class Engine:
         memo_key = (dump_model(model), explain, keep)
         with self._lock:
             if memo_key in self._memo:
+                self._memo[memo_key] = self._memo.pop(memo_key)  # the least recently used go first
                 return self._memo[memo_key]
             frame = self.con.execute(self.score_sql(model, explain=explain, keep=keep)).df()
             self._memo[memo_key] = frame
-            while len(self._memo) > MEMO_SIZE:
+            # The newest stays, however big.
+            while len(self._memo) > 1 and sum(f.memory_usage().sum() for f in self._memo.values()) > MEMO_BYTES:
                 self._memo.pop(next(iter(self._memo)))
             return frame
 
