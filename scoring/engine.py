@@ -52,6 +52,8 @@ class Engine:
         self._have: set[str] = set()
         self._memo: dict[tuple, pd.DataFrame] = {}  # recent results: pages ask twice a rerun, sessions share
         self._statics: dict[tuple, tuple[float | None, int, int]] = {}
+        self._unencoded: list[str] = []  # prepared signals not yet looked at by _encode
+        self._scores = 0
         self.prepare_count = 0  # how many prepare queries ran: tests check re-scoring adds none
 
     def _needed(self, model: Model) -> list[Signal]:
@@ -81,8 +83,19 @@ class Engine:
                 self.con.execute(f"DROP TABLE {q(self._table)}")
             self._table = name
             self._have |= set(missing)
-            self._encode(list(missing))
+            self._unencoded += list(missing)
             self.prepare_count += 1
+            return self._table
+
+    def _scoring_table(self, model: Model) -> str:
+        """The prepared table to score `model` from. Text signals become ENUMs (`_encode`) once
+        the engine scores a second time: a one-off command never pays for the rewrite."""
+        with self._lock:
+            self.prepare(model)
+            if self._scores and self._unencoded:
+                self._encode(self._unencoded)
+                self._unencoded = []
+            self._scores += 1
             return self._table
 
     def _encode(self, names: list[str]) -> None:
@@ -127,10 +140,10 @@ class Engine:
     def _drop(self) -> None:
         if self._table is not None:
             self.con.execute(f"DROP TABLE IF EXISTS {q(self._table)}")
-        self._table, self._have = None, set()
+        self._table, self._have, self._unencoded = None, set(), []
 
     def score_sql(self, model: Model, *, explain: bool = True, keep: tuple[str, ...] = ()) -> str:
-        table = self.prepare(model)
+        table = self._scoring_table(model)
         return self.compiler.score_select(model, table, explain=explain, keep=keep).sql("duckdb")
 
     def score(self, model: Model, *, explain: bool = True,
@@ -157,7 +170,7 @@ class Engine:
         """
         keep = ("__outcome", "__created", "__outcome_at")
         with self._lock:
-            table = self.prepare(model)
+            table = self._scoring_table(model)
             inner = self.compiler.score_select(model, table, explain=False, keep=keep, ordered=False,
                                                codes=True).sql("duckdb")
             where, params = _population(population_as_of)
