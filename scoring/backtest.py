@@ -313,6 +313,19 @@ def report(frame: pd.DataFrame, model: Model, *, as_of: datetime | None = None, 
     return report_from_counts(counts_of(frame, model.threshold, as_of), model, as_of=as_of, **kw)  # type: ignore[arg-type]
 
 
+def population_warnings(curve: Curve) -> list[str]:
+    """Why figures are undefined: no positives, no negatives, or nobody at all."""
+    n = curve.pos + curve.neg
+    out = []
+    if n and curve.pos == 0:
+        out.append("no converted leads in the population: AUC, KS, recall and lift are undefined")
+    if n and curve.neg == 0:
+        out.append("no lost leads in the population: AUC and KS are undefined")
+    if n == 0:
+        out.append("no leads with a known outcome: nothing to back-test")
+    return out
+
+
 def report_from_counts(counts: Counts, model: Model, *, as_of: datetime | None = None,
                        warnings: list[str] | None = None, capacity: float | None = None,
                        target_precision: float | None = None, extras: bool = True, sweep: bool = True) -> dict:
@@ -328,12 +341,7 @@ def report_from_counts(counts: Counts, model: Model, *, as_of: datetime | None =
     curve = Curve.from_counts(counts.score, counts.pos, counts.neg)
     n = curve.pos + curve.neg
     base = _div(curve.pos, n)
-    if n and curve.pos == 0:
-        warnings.append("no converted leads in the population: AUC, KS, recall and lift are undefined")
-    if n and curve.neg == 0:
-        warnings.append("no lost leads in the population: AUC and KS are undefined")
-    if n == 0:
-        warnings.append("no leads with a known outcome: nothing to back-test")
+    warnings += population_warnings(curve)
     out: dict = {
         "leads": n, "converted": curve.pos, "base_rate": base,
         "auc": curve.auc(), "ks": curve.ks(),

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sqlglot import exp
 
-from scoring.backtest import Curve
+from scoring.backtest import Curve, population_warnings
 from scoring.compiler import Compiler
 from scoring.dataset import Mapping as DatasetMapping
 from scoring.dataset import Roles
@@ -180,12 +180,7 @@ def report_from_histogram(rows: Iterable[Mapping[str, Any] | Sequence[Any]], mod
     warnings = []
     if open_leads:
         warnings.append(f"{open_leads:,} open lead(s) (no outcome yet) are not in the back-test")
-    if n and curve.pos == 0:
-        warnings.append("no converted leads in the population: AUC, KS, recall and lift are undefined")
-    if n and curve.neg == 0:
-        warnings.append("no lost leads in the population: AUC and KS are undefined")
-    if n == 0:
-        warnings.append("no leads with a known outcome: nothing to back-test")
+    warnings += population_warnings(curve)
     if model.grades:
         warnings.append("the fit x engagement matrix needs each lead's grades: a score histogram has none")
     i = int(np.searchsorted(-curve.thresholds, -model.threshold, side="right")) - 1
