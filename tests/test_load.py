@@ -34,6 +34,7 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
 from playwright.async_api import Page, async_playwright  # noqa: E402
+from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -141,7 +142,19 @@ class Session:
 
     async def go(self, title: str) -> None:
         link = self.page.locator("[data-testid='stSidebarNavLink']", has_text=title).first
-        await self.act(f"open {title}", link.click)
+
+        async def click() -> None:
+            """A click that lands while the frontend settles the previous page can be dropped
+            (no rerun ever starts): click again then. A server that does not answer still fails."""
+            for _ in range(4):
+                await link.click()
+                try:
+                    await self.page.wait_for_function("() => window.__runs > 0", timeout=15_000, polling=100)
+                    return
+                except PlaywrightTimeout:
+                    continue
+
+        await self.act(f"open {title}", click)
 
     async def check(self) -> None:
         """Its own edits, after everyone else's: in the sidebar, and in the widgets on return."""
