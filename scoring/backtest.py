@@ -50,19 +50,21 @@ class Curve:
     def from_counts(cls, score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> Curve:
         """The same curve from a histogram (converted and lost leads per score), e.g. a warehouse's
         GROUP BY: a billion leads arrive as a few thousand rows. Repeated scores are added up."""
-        score, pos, neg = (np.asarray(a, dtype=float) for a in (score, pos, neg))
+        score, pos, neg = np.asarray(score, dtype=float), np.asarray(pos), np.asarray(neg)
         if len(score) == 0:
             empty = np.array([], dtype=float)
             return cls(empty, empty, empty, 0, 0)
-        if np.all(score[1:] > score[:-1]):  # distinct and ascending already, as Engine.counts gives them
-            distinct, p, n = score, pos.astype(np.int64), neg.astype(np.int64)
+        counted = pos.dtype.kind in "iu" and neg.dtype.kind in "iu"
+        if counted and np.all(score[1:] > score[:-1]):  # distinct and ascending, as Engine.counts gives them
+            distinct, p, n = score, pos, neg
         else:
             distinct, group = np.unique(score, return_inverse=True)
             p = np.bincount(group, weights=pos, minlength=len(distinct)).astype(np.int64)
             n = np.bincount(group, weights=neg, minlength=len(distinct)).astype(np.int64)
         seen = (p + n) > 0
-        distinct, p, n = distinct[seen][::-1], p[seen][::-1], n[seen][::-1]
-        return cls(distinct, np.cumsum(p), np.cumsum(n), int(p.sum()), int(n.sum()))
+        if not seen.all():
+            distinct, p, n = distinct[seen], p[seen], n[seen]
+        return cls(distinct[::-1], np.cumsum(p[::-1]), np.cumsum(n[::-1]), int(p.sum()), int(n.sum()))
 
     def auc(self) -> float | None:
         if self.pos == 0 or self.neg == 0:
@@ -109,8 +111,8 @@ def population_mask(frame: pd.DataFrame, as_of: datetime | None) -> np.ndarray:
 class Counts:
     """A population as aggregates: everything the figures need, whatever the population's size.
 
-    The engine fills it with one GROUP BY GROUPING SETS query; `counts_of` fills it from a scored
-    frame. Either way the figures below are computed by the same code.
+    The engine fills it from its scores per lead (`Engine.counts`); `counts_of` fills it from a
+    scored frame. Either way the figures below are computed by the same code.
     """
 
     score: np.ndarray  # distinct scores

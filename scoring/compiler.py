@@ -638,23 +638,16 @@ class Compiler:
         return cls(this=value, expressions=[lit(bound)], ignore_nulls=self.dialect == "duckdb")
 
     @staticmethod
-    def _level(value: exp.Expression, levels: list[Level] | None, codes: bool = False) -> exp.Expression:
-        """The label of the level `value` falls in; with `codes`, its position in `levels` instead
-        (small integers are cheaper to count than text, a million rows at a time)."""
-        def name(i: int) -> exp.Expression:
-            return exp.Literal.number(i) if codes else lit(levels[i].label)
-
+    def _level(value: exp.Expression, levels: list[Level] | None) -> exp.Expression:
+        """The label of the level `value` falls in: the first whose min it reaches."""
         if not levels:
-            kind = exp.DataType.Type.SMALLINT if codes else exp.DataType.Type.VARCHAR
-            return exp.Cast(this=exp.Null(), to=exp.DataType(this=kind))
-        whens = [(exp.GTE(this=value, expression=lit(lv.min)), name(i)) for i, lv in enumerate(levels[:-1])]
-        return _case(whens, name(len(levels) - 1)) if whens else name(len(levels) - 1)
+            return exp.Cast(this=exp.Null(), to=exp.DataType(this=exp.DataType.Type.VARCHAR))
+        whens = [(exp.GTE(this=value, expression=lit(lv.min)), lit(lv.label)) for lv in levels[:-1]]
+        return _case(whens, lit(levels[-1].label)) if whens else lit(levels[-1].label)
 
     def score_select(self, model: Model, source: str, *, explain: bool = True,
-                     keep: tuple[str, ...] = (), ordered: bool = True, codes: bool = False) -> exp.Select:
-        """The score half over a relation holding the prepared columns; in file order when `ordered`
-        (aggregates over it need no order, and sorting a million rows is not free); grades and tier
-        as positions in the model's lists when `codes` (see `_level`)."""
+                     keep: tuple[str, ...] = ()) -> exp.Select:
+        """The score half over a relation holding the prepared columns, in file order."""
         sigs = self.signals(model)
         pts = {c.id: self.points(c, sigs.get(c.id, {})) for c in model.criteria}
         inner_cols: list[exp.Expression] = [col("__ord"), _alias(col("__id"), "lead_id")]
@@ -679,16 +672,16 @@ class Compiler:
         grades = model.grades
         out_cols: list[exp.Expression] = [
             col("lead_id"), col("fit"), col("engagement"), col("score"),
-            _alias(self._level(col("fit"), grades.fit if grades else None, codes), "fit_grade"),
-            _alias(self._level(col("engagement"), grades.engagement if grades else None, codes), "engagement_grade"),
-            _alias(self._level(col("score"), model.tiers, codes), "tier"),
+            _alias(self._level(col("fit"), grades.fit if grades else None), "fit_grade"),
+            _alias(self._level(col("engagement"), grades.engagement if grades else None), "engagement_grade"),
+            _alias(self._level(col("score"), model.tiers), "tier"),
             _alias(exp.GTE(this=col("score"), expression=lit(model.threshold)), "qualified"),
         ]
         if explain:
             out_cols += [_alias(col(f"__c_{i}"), c.id) for i, c in enumerate(model.criteria)]
         out_cols += [col(k) for k in keep]
         query = exp.select(*out_cols, copy=False).from_(mid.subquery("__sc", copy=False), copy=False)
-        return query.order_by(col("__ord"), copy=False) if ordered else query
+        return query.order_by(col("__ord"), copy=False)
 
     # ---- the whole query ----------------------------------------------------------------------
     def where_fields(self, model: Model) -> list[str]:

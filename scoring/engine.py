@@ -15,6 +15,8 @@ import io
 import itertools
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +26,7 @@ import numpy as np
 from scoring.backtest import Counts
 from scoring.compiler import BASE, Compiler, Signal
 from scoring.dataset import Dataset
-from scoring.model import Model, dump_model
+from scoring.model import Level, Model, dump_model
 from scoring.sql import q, quote_literal
 
 if TYPE_CHECKING:  # see scoring.backtest
@@ -34,6 +36,42 @@ _ids = itertools.count(1)
 MEMO_BYTES = 256 * 2**20  # scored frames kept: many sessions' models on a small data set, a few on a big one
 MAX_SIGNALS = 400  # beyond this many cached columns, start the cache afresh
 MAX_ENUM = 1000  # text signals with more distinct values than this stay text
+_POOL = ThreadPoolExecutor(2, thread_name_prefix="leadscore-counts")  # see score_half
+POINTS_BYTES = 2 * 2**30  # criteria's points per lead kept for re-scoring: 22 criteria of 10M leads fit
+
+
+@dataclass(frozen=True)
+class _Population:
+    """The back-test population's outcome (0/1) and created_at month per lead, in the prepared
+    table's order. Months count from `first_month` (year * 12 + month - 1), times 4 to leave room
+    for two flags, for the leads `dated` marks (None: all); `static` holds the created_at span in
+    days and the open and outside leads."""
+
+    y: np.ndarray
+    month4: np.ndarray
+    first_month: int
+    month_span: int
+    dated: np.ndarray | None
+    static: tuple[float | None, int, int]
+    scratch: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, y: np.ndarray, month: np.ndarray, static: tuple[float | None, int, int]) -> _Population:
+        """From the outcome and month columns as DuckDB hands them over (a masked array where
+        created_at is missing)."""
+        dated = ~np.ma.getmaskarray(month) if isinstance(month, np.ma.MaskedArray) else None
+        months = np.asarray(month.compressed() if dated is not None else month, np.int64)
+        first = int(months.min()) if len(months) else 0
+        span = int(months.max()) - first + 1 if len(months) else 0
+        return cls(y=np.asarray(y, np.int8), month4=(months - first) * 4, first_month=first, month_span=span,
+                   dated=dated, static=static)
+
+    def buffer(self, name: str, dtype: type = np.float64) -> np.ndarray:
+        """An array of one value per lead, reused by every re-score: fresh megabytes each time
+        cost more in page faults than the arithmetic done in them."""
+        if name not in self.scratch:
+            self.scratch[name] = np.empty(len(self.y), dtype)
+        return self.scratch[name]
 
 
 class Engine:
@@ -51,7 +89,9 @@ class Engine:
         self._table: str | None = None
         self._have: set[str] = set()
         self._memo: dict[tuple, pd.DataFrame] = {}  # recent results: pages ask twice a rerun, sessions share
-        self._statics: dict[tuple, tuple[float | None, int, int]] = {}
+        # Kept per prepared table (its row order): see counts.
+        self._populations: dict[datetime | None, _Population] = {}
+        self._points: dict[tuple[datetime | None, str], np.ndarray] = {}
         self._unencoded: list[str] = []  # prepared signals not yet looked at by _encode
         self._scores = 0
         self.prepare_count = 0  # how many prepare queries ran: tests check re-scoring adds none
@@ -82,6 +122,7 @@ class Engine:
                 )
                 self.con.execute(f"DROP TABLE {q(self._table)}")
             self._table = name
+            self._populations, self._points = {}, {}  # a new table: rows in another order
             self._have |= set(missing)
             self._unencoded += list(missing)
             self.prepare_count += 1
@@ -141,6 +182,7 @@ class Engine:
         if self._table is not None:
             self.con.execute(f"DROP TABLE IF EXISTS {q(self._table)}")
         self._table, self._have, self._unencoded = None, set(), []
+        self._populations, self._points = {}, {}
 
     def score_sql(self, model: Model, *, explain: bool = True, keep: tuple[str, ...] = ()) -> str:
         table = self._scoring_table(model)
@@ -162,42 +204,64 @@ class Engine:
             return frame
 
     def counts(self, model: Model, population_as_of: datetime | None = None) -> Counts:
-        """The back-test population as aggregates: one scan scores it, numpy counts it.
+        """The back-test population as aggregates, computed again only where the model changed.
 
-        The query returns a score, an outcome and small integer codes per lead of the population;
-        sorting a million doubles and counting codes in numpy is several times cheaper than a
-        GROUP BY over hundreds of thousands of distinct decayed scores.
+        Each criterion's points per lead come from the compiler's own expression, run by DuckDB
+        once and kept, keyed by the criterion as written: moving one weight costs one column of
+        SQL, not all of them. numpy adds them up and counts (`score_half`); sorting a million
+        doubles is several times cheaper than a GROUP BY over hundreds of thousands of distinct
+        decayed scores.
         """
-        keep = ("__outcome", "__created", "__outcome_at")
         with self._lock:
             table = self._scoring_table(model)
-            inner = self.compiler.score_select(model, table, explain=False, keep=keep, ordered=False,
-                                               codes=True).sql("duckdb")
-            where, params = _population(population_as_of)
-            grades = model.grades
-            per_fit = len(grades.engagement) if grades else 1
-            rows = self.con.execute(
-                f"""SELECT score, y, tier * 2 + y AS tier, (fit_grade * {per_fit} + engagement_grade) * 2 + y AS cell,
-                           (year("__created") * 12 + month("__created") - 1) * 4 + CAST(qualified AS INTEGER) * 2 + y
-                           AS month
-                    FROM (SELECT *, CAST("__outcome" AS INTEGER) AS y FROM ({inner}) WHERE {where})""",
-                params).fetchnumpy()
-            static = self._static(table, population_as_of)
-        return counts_from_rows(rows, model, *static)
+            base = self._population(table, population_as_of)
+            points = self._criterion_points(model, table, population_as_of)
+            # Under the lock: the population's scratch arrays are reused by every re-score.
+            return score_half(model, points, base)
 
-    def _static(self, table: str, population_as_of: datetime | None) -> tuple[float | None, int, int]:
-        """What points never change: the created_at span of the population, open and outside leads."""
-        key = (table, population_as_of)
-        if key not in self._statics:
-            where, params = _population(population_as_of)
+    def _population(self, table: str, as_of: datetime | None) -> _Population:
+        """What no change of the model alters: outcomes, months, the created_at span, open and
+        outside leads. Rows come in the prepared table's order, as every points column does
+        (DuckDB keeps insertion order for scans without ORDER BY: `preserve_insertion_order`)."""
+        if as_of not in self._populations:
+            where, params = _population(as_of)
+            rows = self.con.sql(
+                f"""SELECT CAST("__outcome" AS TINYINT) AS y,
+                           year("__created") * 12 + month("__created") - 1 AS month
+                    FROM {q(table)} WHERE {where}""", params=params).fetchnumpy()
             c0, c1, open_leads, outside = self.con.execute(
                 f"""SELECT min("__created") FILTER (WHERE {where}), max("__created") FILTER (WHERE {where}),
                            count(*) FILTER (WHERE "__outcome" IS NULL),
                            count(*) FILTER (WHERE "__outcome" IS NOT NULL AND NOT ({where}))
-                    FROM {q(table)}""", params).fetchone()
+                    FROM {q(table)}""", params).fetchall()[0]  # fetchall: `sql` refuses to run beside an open result
             days = None if c0 is None else (c1 - c0).total_seconds() / 86400
-            self._statics = {key: (days, int(open_leads), int(outside))}  # one table lives at a time
-        return self._statics[key]
+            self._populations[as_of] = _Population.of(rows["y"], rows["month"], (days, int(open_leads), int(outside)))
+        return self._populations[as_of]
+
+    def _criterion_points(self, model: Model, table: str, as_of: datetime | None) -> list[np.ndarray]:
+        """Each criterion's points per lead of the population, in model order; only criteria not
+        seen before (a new weight, a new cap, a new criterion) are computed, in one query."""
+        keys = [(as_of, c.model_dump_json()) for c in model.criteria]
+        missing = {k: c for k, c in zip(keys, model.criteria, strict=True) if k not in self._points}
+        if missing:
+            sigs = self.compiler.signals(model)
+            exprs = [self.compiler.points(c, sigs.get(c.id, {})).sql("duckdb") for c in missing.values()]
+            where, params = _population(as_of)
+            cols = ", ".join(f"{e} AS p{i}" for i, e in enumerate(exprs))
+            # A relation (`sql`) hands its columns to numpy faster than `execute` does.
+            fetched = self.con.sql(f"SELECT {cols} FROM {q(table)} WHERE {where}", params=params).fetchnumpy()
+            for i, k in enumerate(missing):
+                self._points[k] = np.ascontiguousarray(fetched[f"p{i}"], np.float64)
+        for k in keys:  # the least recently used go first
+            self._points[k] = self._points.pop(k)
+        points = [self._points[k] for k in keys]
+        needed = set(keys)
+        while sum(a.nbytes for a in self._points.values()) > POINTS_BYTES:
+            oldest = next((k for k in self._points if k not in needed), None)
+            if oldest is None:
+                break
+            del self._points[oldest]
+        return points
 
     def close(self) -> None:
         with self._lock:
@@ -222,8 +286,11 @@ def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values of a sorted array and how often each occurs."""
     if not len(ordered):
         return ordered, np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    return ordered[starts], np.diff(np.r_[starts, len(ordered)])
+    new = np.empty(len(ordered), bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    return ordered[starts], np.diff(starts, append=len(ordered))
 
 
 def _pairs(codes: np.ndarray, keys: list) -> dict:
@@ -234,33 +301,91 @@ def _pairs(codes: np.ndarray, keys: list) -> dict:
     return {key: (int(c[i].sum()), int(c[i, 1])) for i, key in enumerate(keys) if c[i].sum()}
 
 
-def counts_from_rows(rows: dict[str, np.ndarray], model: Model, created_days: float | None,
-                     open_leads: int, outside: int) -> Counts:
-    """Counts from one row per lead of the population: the score, the outcome, and small codes
-    that pack a level or month with the outcome (see Engine.counts), so each table is one bincount."""
-    score, y = rows["score"], rows["y"]
-    distinct, n_at = _runs(np.sort(score))
+def _dimension(points: list[np.ndarray], model: Model, dim: str, out: np.ndarray) -> np.ndarray:
+    """A dimension's sum, criterion by criterion in model order, as the compiled query adds them:
+    the same additions in the same order give the same doubles, ties included."""
+    columns = [p for p, c in zip(points, model.criteria, strict=True) if c.dim == dim]
+    if not columns:
+        out.fill(0.0)
+        return out
+    np.copyto(out, columns[0])
+    for column in columns[1:]:
+        np.add(out, column, out=out)
+    return out
+
+
+def _level_codes(values: np.ndarray, levels: list[Level]) -> np.ndarray:
+    """Each value's position in `levels`, as the compiler's CASE picks it (the first whose min it
+    reaches). Mins strictly fall (the schema checks it), so that position is the count of mins
+    not reached. Bytes, not 64-bit integers, while they fit: ten times cheaper to add up."""
+    small = len(levels) <= 127
+    codes = np.zeros(len(values), np.int8 if small else np.int64)
+    for level in levels[:-1]:
+        below = values < level.min
+        codes += below.view(np.int8) if small else below
+    return codes
+
+
+def _packed(code: np.ndarray, flags: np.ndarray, out: np.ndarray, size: int = 2) -> np.ndarray:
+    """code * size + flags, in 64-bit integers (what bincount counts) whatever `code`'s type."""
+    np.multiply(code, size, out=out, dtype=np.int64)
+    np.add(out, flags, out=out, dtype=np.int64)
+    return out
+
+
+def score_half(model: Model, points: list[np.ndarray], base: _Population) -> Counts:
+    """The score half over criteria's points per lead, then the population's counts.
+
+    It follows `Compiler.score_select` step by step (sums in model order, clamp, levels,
+    threshold); tests check that both give the same doubles and levels to the last bit. The
+    score's histogram (a sort) and the level and month tables (bincounts) are counted side by
+    side, as numpy lets go of the interpreter lock in both.
+    """
+    y = base.y
+    fit = _dimension(points, model, "fit", base.buffer("fit"))
+    engagement = _dimension(points, model, "engagement", base.buffer("engagement"))
+    score = np.add(fit, engagement, out=base.buffer("score"))
+    if model.clamp is not None and model.clamp.max is not None:
+        np.minimum(score, model.clamp.max, out=score)
+    if model.clamp is not None and model.clamp.min is not None:
+        np.maximum(score, model.clamp.min, out=score)
+    flag = (score >= model.threshold).view(np.int8) * np.int8(2) + y  # qualified * 2 + outcome
+    tier = _level_codes(score, model.tiers) if model.tiers else None
+    tables = _POOL.submit(_level_tables, model, base, tier, fit, engagement, flag)
     won, won_at = _runs(np.sort(score[y == 1]))
+    score.sort()  # in place: the scratch array has served its purpose, and a copy would fault in
+    distinct, n_at = _runs(score)
     pos = np.zeros(len(distinct), np.int64)
     pos[np.searchsorted(distinct, won)] = won_at
+    tiers, cells, months = tables.result()
+    return Counts(score=distinct, pos=pos, neg=n_at - pos, tiers=tiers, cells=cells, months=months,
+                  created_days=base.static[0], open_leads=base.static[1], outside=base.static[2])
+
+
+def _level_tables(model: Model, base: _Population, tier: np.ndarray | None, fit: np.ndarray,
+                  engagement: np.ndarray, flag: np.ndarray) -> tuple[dict, dict, dict]:
+    """(leads, converted) per tier and per grade cell, (leads, qualified, converted and
+    qualified) per month: each one bincount of a level packed with the outcome."""
+    y = base.y
+    tiers = {} if tier is None else _pairs(_packed(tier, y, base.buffer("tier", np.int64)),
+                                           [lv.label for lv in model.tiers])
+    cells = {}
     grades = model.grades
-    cells = [(f.label, e.label) for f in grades.fit for e in grades.engagement] if grades else []
+    if grades:
+        fit_codes = _packed(_level_codes(fit, grades.fit), _level_codes(engagement, grades.engagement),
+                            base.buffer("cell", np.int64), len(grades.engagement))
+        cells = _pairs(_packed(fit_codes, y, fit_codes),
+                       [(f.label, e.label) for f in grades.fit for e in grades.engagement])
     months: dict[str, tuple[int, int, int]] = {}
-    month = rows["month"]
-    if isinstance(month, np.ma.MaskedArray):  # leads without created_at have no month
-        month = month.compressed()
-    if len(month):
-        first = int(month.min()) // 4
-        span = int(month.max()) // 4 - first + 1
+    if len(base.month4):
+        flags = flag if base.dated is None else flag[base.dated]
         # one row per month; columns (qualified, converted): 00 01 10 11
-        c = np.bincount(month - 4 * first, minlength=4 * span).reshape(-1, 4)
+        codes = np.add(base.month4, flags, out=base.buffer("month", np.int64)[:len(flags)], dtype=np.int64)
+        c = np.bincount(codes, minlength=4 * base.month_span).reshape(-1, 4)
         for i in np.flatnonzero(c.sum(axis=1)):
-            code = first + int(i)
+            code = base.first_month + int(i)
             months[f"{code // 12:04d}-{code % 12 + 1:02d}"] = (int(c[i].sum()), int(c[i, 2] + c[i, 3]), int(c[i, 3]))
-    return Counts(score=distinct, pos=pos, neg=n_at - pos,
-                  tiers=_pairs(rows["tier"], [lv.label for lv in model.tiers or []]),
-                  cells=_pairs(rows["cell"], cells), months=months,
-                  created_days=created_days, open_leads=open_leads, outside=outside)
+    return tiers, cells, months
 
 
 def as_output(frame: pd.DataFrame, model: Model, explain: bool) -> pd.DataFrame:

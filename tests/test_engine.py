@@ -38,3 +38,33 @@ def test_text_signals_stored_as_enums_score_as_text_did(tmp_path):
     again = engine.score(model)
     pd.testing.assert_frame_equal(first, again)
     assert first["team"].tolist()[:8] == [5, -3, 2, 7, 0.5, 4, 4, -1]
+
+
+def test_cached_points_stay_aligned_with_their_leads_over_many_row_groups(tmp_path):
+    """Counts add criterion points fetched by separate queries, kept across re-scores and across the
+    ENUM rewrite: each lead's points must come back in the same order every time. 300,000 leads
+    span several row groups, which DuckDB's two threads scan side by side."""
+    import duckdb
+
+    from scoring.backtest import counts_of, report_from_counts
+
+    leads = tmp_path / "leads.parquet"
+    duckdb.sql(f"""COPY (SELECT 'L' || i AS lead_id, CAST(hash(i) % 5 = 0 AS INTEGER) AS converted,
+                               TIMESTAMP '2024-01-01' + to_days(CAST(hash(i * 7) % 400 AS INTEGER)) AS created_at,
+                               ['a', 'b', 'c', NULL][CAST(1 + hash(i * 3) % 4 AS INTEGER)] AS team,
+                               hash(i * 5) % 1000 AS size
+                        FROM range(300000) t(i)) TO '{leads}' (FORMAT parquet)""")
+    doc = {"criteria": [
+        {"id": "team", "type": "map", "field": "team", "values": {"a": 5, "b": -3}, "missing": 1},
+        {"id": "size", "type": "bands", "field": "size",
+         "bands": [{"max": 300, "points": 1}, {"min": 300, "max": 700, "points": 4}, {"min": 700, "points": 9}]},
+        {"id": "big", "type": "attribute", "field": "size", "op": "gte", "value": 990, "points": 2.5},
+    ], "threshold": 6, "tiers": [{"label": "hot", "min": 9}, {"label": "cold"}],
+        "grades": {"fit": [{"label": "A", "min": 8}, {"label": "B"}], "engagement": [{"label": "1"}]}}
+    engine = Engine(load_dataset(leads))
+    for factor in (1, 2, -1):  # the second scoring rewrites the table with ENUMs; points are kept
+        doc["criteria"][0]["values"]["a"] = 5 * factor
+        model = validate_model(doc)
+        want = report_from_counts(counts_of(engine.score(model, explain=False), model.threshold), model)
+        assert report_from_counts(engine.counts(model), model) == want
+    assert any(t.startswith("ENUM") for t in signal_types(engine, model))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import norm, parse_time, reference_score, trim
-from test_conformance import assert_cli_matches, run_cli
+from test_conformance import assert_cli_matches, column_order, run_cli, write_csv
 
 FRAGMENTS = ["'", '"', "\\", ";", "--", "/*", "*/", "é", "É", "ß", "中", "😀", "a", "B", "x",
              "Z", "1", "0", ".", " ", "%", "_", "$1", "?", ",", "O'Brien", "Straße", "Café",
@@ -270,3 +271,54 @@ def test_engine_matches_reference_on_hostile_data(tmp_path: Path, scenario: dict
     got = run_cli(out, scenario["model"], scenario["leads"], scenario["events"],
                   scenario["mapping"], scenario["as_of"], quoting=csv.QUOTE_ALL)  # fmt: skip
     assert_cli_matches(got, want)
+
+
+def _edited(model: dict, draw: st.DrawFn) -> dict:
+    """What a workshop does between two re-scores: scale one criterion's points, move the threshold."""
+    model = json.loads(json.dumps(model))
+    crit = draw(st.sampled_from(model["criteria"]))
+    factor = draw(st.sampled_from([0.5, 1.5, -1.0, 3.0]))
+    for key in ("points", "default", "missing"):
+        if key in crit:
+            crit[key] = crit[key] * factor
+    for key in crit.get("values", {}):
+        crit["values"][key] *= factor
+    for band in crit.get("bands", []):
+        band["points"] *= factor
+    crit.pop("max_points", None)  # a scaled cap could change sign against the points
+    model["threshold"] += draw(st.integers(-5, 5))
+    return model
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])  # fmt: skip
+@given(scenarios(), st.data())
+def test_engine_counts_give_the_compiled_scores_counts_after_edits(tmp_path: Path, scenario: dict,
+                                                                   data: st.DataObject) -> None:
+    """`Engine.counts` adds up cached criterion points in numpy; its figures must be exactly those
+    of the compiled query's scores, for the first model and after edits, per lead and in a snapshot."""
+    from scoring.backtest import counts_of, report_from_counts
+    from scoring.dataset import load_dataset, parse_mapping
+    from scoring.engine import Engine
+    from scoring.model import validate_model
+
+    out = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+    out.mkdir()
+    lmap, emap = scenario["mapping"]["leads"], scenario["mapping"]["events"]
+    write_csv(out / "leads.csv", scenario["leads"], column_order(scenario["leads"], [lmap["outcome"]]),
+              csv.QUOTE_ALL)
+    write_csv(out / "events.csv", scenario["events"],
+              column_order(scenario["events"], [emap["lead_id"], emap["type"], emap["at"]]), csv.QUOTE_ALL)
+    ds = load_dataset(out / "leads.csv", out / "events.csv", parse_mapping(scenario["mapping"]))
+    as_of = datetime.fromisoformat(scenario["as_of"]) if scenario["as_of"] else None
+    engine = Engine(ds, as_of)
+    model = scenario["model"]
+    for _ in range(3):
+        m = validate_model(model, "prop")
+        for population in {None, as_of}:
+            frame = engine.score(m, explain=False)
+            want = report_from_counts(counts_of(frame, m.threshold, population), m, as_of=population)
+            assert report_from_counts(engine.counts(m, population), m, as_of=population) == want
+        model = _edited(model, data.draw)
+    engine.close()
+    ds.con.close()
