@@ -24,6 +24,10 @@ def _div(a: float, b: float) -> float | None:
     return None if b == 0 else float(a) / float(b)
 
 
+def _no_counts() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, np.int64), np.zeros(0, np.int64)
+
+
 @dataclass
 class Curve:
     """Distinct scores, descending, with the positives and negatives at or above each."""
@@ -37,10 +41,9 @@ class Curve:
     @classmethod
     def of(cls, score: np.ndarray, outcome: np.ndarray) -> Curve:
         if len(score) == 0:
-            empty = np.array([], dtype=float)
-            return cls(empty, empty, empty, 0, 0)
+            return cls(np.array([], dtype=float), *_no_counts(), 0, 0)
         order = np.argsort(-score, kind="stable")
-        s, y = score[order], outcome[order]
+        s, y = score[order], np.asarray(outcome)[order].astype(np.int64)
         last_of_group = np.r_[s[1:] != s[:-1], True]
         cum_pos = np.cumsum(y)[last_of_group]
         cum_neg = np.cumsum(1 - y)[last_of_group]
@@ -52,8 +55,7 @@ class Curve:
         GROUP BY: a billion leads arrive as a few thousand rows. Repeated scores are added up."""
         score, pos, neg = np.asarray(score, dtype=float), np.asarray(pos), np.asarray(neg)
         if len(score) == 0:
-            empty = np.array([], dtype=float)
-            return cls(empty, empty, empty, 0, 0)
+            return cls(score, *_no_counts(), 0, 0)
         counted = pos.dtype.kind in "iu" and neg.dtype.kind in "iu"
         if counted and np.all(score[1:] > score[:-1]):  # distinct and ascending, as Engine.counts gives them
             distinct, p, n = score, pos, neg
@@ -67,17 +69,24 @@ class Curve:
         return cls(distinct[::-1], np.cumsum(p[::-1]), np.cumsum(n[::-1]), int(p.sum()), int(n.sum()))
 
     def auc(self) -> float | None:
+        """Ties count one half: the sum over scores of lost leads x (converted above + half the
+        converted at that score), over converted x lost. Twice that sum is an integer; computed
+        as one, it is exact in any order of addition and needs no temporary arrays."""
         if self.pos == 0 or self.neg == 0:
             return None
-        pos_in = np.diff(np.r_[0, self.cum_pos])
-        neg_in = np.diff(np.r_[0, self.cum_neg])
-        pos_above = self.cum_pos - pos_in
-        return float(np.sum(neg_in * (pos_above + pos_in / 2.0)) / (self.pos * self.neg))
+        pos_in = np.diff(self.cum_pos, prepend=0)
+        neg_in = np.diff(self.cum_neg, prepend=0)
+        if self.pos * self.neg >= 2**62:  # beyond 64-bit integers: the same sum in floats
+            return float(np.sum(neg_in * (self.cum_pos - pos_in / 2.0)) / (self.pos * self.neg))
+        twice = 2 * int(np.dot(neg_in, self.cum_pos)) - int(np.dot(neg_in, pos_in))
+        return twice / (2 * self.pos * self.neg)
 
     def ks(self) -> float | None:
         if self.pos == 0 or self.neg == 0:
             return None
-        return float(np.max(self.cum_pos / self.pos - self.cum_neg / self.neg))
+        gap = self.cum_pos / self.pos
+        gap -= self.cum_neg / self.neg
+        return float(gap.max())
 
     def sweep(self) -> list[dict]:
         """One row per distinct score, descending (vectorised: a million distinct decayed scores

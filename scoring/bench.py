@@ -240,9 +240,10 @@ def point_changes(model: Model, n: int = REPEATS) -> list[Model]:
 # ---------------------------------------------------------------------------------------------
 def rescore_figures(engine: Engine, model: Model) -> dict[str, Any]:
     """Re-score from prepared columns and compute the section-4 figures, as the app and the
-    command line do: `Engine.counts` gives the population's counts (the points of changed criteria
-    from DuckDB, the rest from its cache), `scoring.backtest` turns them into figures. The sweep stays a curve (arrays); building it as a list of dicts for
-    JSON is timed apart as ``report_s``. Returns the figures plus ``_sql_s``/``_figures_s``."""
+    command line do: `Engine.counts` gives the population's counts (the points of changed
+    criteria from DuckDB, the others from its cache), `scoring.backtest` turns them into
+    figures. The sweep stays a curve (arrays); building it as a list of dicts for JSON is timed
+    apart as ``report_s``. Returns the figures plus ``_sql_s``/``_figures_s``."""
     start = time.perf_counter()
     counts = engine.counts(model)
     mid = time.perf_counter()

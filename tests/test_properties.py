@@ -309,9 +309,9 @@ def test_engine_counts_give_the_compiled_scores_counts_after_edits(tmp_path: Pat
               csv.QUOTE_ALL)
     where_fields = [w["field"] for c in scenario["model"]["criteria"] if c["type"] == "event"
                     for w in ([c["where"]] if isinstance(c.get("where"), dict) else c.get("where", []))]
-    write_csv(out / "events.csv", scenario["events"],  # every column a condition names, events or not
-              column_order(scenario["events"], list(dict.fromkeys([emap["lead_id"], emap["type"], emap["at"], *where_fields]))),
-              csv.QUOTE_ALL)
+    needed = list(dict.fromkeys([emap["lead_id"], emap["type"], emap["at"], *where_fields]))
+    # every column a condition names, whether or not there are events
+    write_csv(out / "events.csv", scenario["events"], column_order(scenario["events"], needed), csv.QUOTE_ALL)
     ds = load_dataset(out / "leads.csv", out / "events.csv", parse_mapping(scenario["mapping"]))
     as_of = datetime.fromisoformat(scenario["as_of"]) if scenario["as_of"] else None
     engine = Engine(ds, as_of)
