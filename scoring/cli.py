@@ -97,7 +97,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     model, ds = _load(args)
     as_of = parse_date(args.as_of)
     split = parse_date(args.split_date, "--split-date")
-    engine = Engine(ds, as_of)
+    engine = Engine(ds, as_of, once=split is None)  # the split scores the leads again
     result = report_from_counts(engine.counts(model, as_of), model, as_of=as_of, warnings=ds.warnings,
                                 capacity=args.capacity, target_precision=args.target_precision,
                                 extras=not args.json or args.full)

@@ -155,9 +155,15 @@ class Compiler:
         text = exp.cast(e, exp.DataType.build("VARCHAR"))
         if isinstance(e, exp.Literal):  # folded once per query
             return exp.Trim(this=text, expression=lit(WHITESPACE))
-        edges = [exp.Like(this=text.copy(), expression=lit(pattern))
-                 for ch in WHITESPACE for pattern in (f"{ch}%", f"%{ch}")]
-        return _case([(_or(edges), exp.Trim(this=text.copy(), expression=lit(WHITESPACE)))], text)
+        if self.dialect == "duckdb":
+            # DuckDB compares bytes: text below '!' starts with a control character or a space
+            # (or is empty), one comparison instead of six LIKEs. Elsewhere a collation may
+            # order text otherwise.
+            starts: list[exp.Expression] = [exp.LT(this=text.copy(), expression=lit("!"))]
+        else:
+            starts = [exp.Like(this=text.copy(), expression=lit(f"{ch}%")) for ch in WHITESPACE]
+        ends = [exp.Like(this=text.copy(), expression=lit(f"%{ch}")) for ch in WHITESPACE]
+        return _case([(_or(starts + ends), exp.Trim(this=text.copy(), expression=lit(WHITESPACE)))], text)
 
     def number(self, e: exp.Expression, clean: bool = False) -> exp.Expression:
         """The value read as a finite number, NULL when it does not read as one ('nan', 'inf')."""

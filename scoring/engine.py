@@ -77,9 +77,12 @@ class _Population:
 class Engine:
     """Scores models over one loaded data set under one as-of rule."""
 
-    def __init__(self, dataset: Dataset, as_of: datetime | None = None) -> None:
+    def __init__(self, dataset: Dataset, as_of: datetime | None = None, *, once: bool = False) -> None:
+        """`once`: the caller back-tests one model once (a command-line run): its counts come
+        straight from the prepare query, and no prepared table is written only to be read once."""
         self.dataset = dataset
         self.as_of = as_of
+        self.once = once
         self.compiler = Compiler(dataset.roles, dataset.lead_columns, dataset.event_columns, as_of=as_of,
                                  has_events=dataset.has_events)
         self.compiler.typed_timestamps = True  # the loader parsed every role timestamp already
@@ -213,11 +216,31 @@ class Engine:
         decayed scores.
         """
         with self._lock:
+            if self.once and self._table is None:
+                return self._counts_once(model, population_as_of)
             table = self._scoring_table(model)
             base = self._population(table, population_as_of)
             points = self._criterion_points(model, table, population_as_of)
             # Under the lock: the population's scratch arrays are reused by every re-score.
             return score_half(model, points, base)
+
+    def _counts_once(self, model: Model, as_of: datetime | None) -> Counts:
+        """`counts` in one pass over the events: prepare and every criterion's points in one query."""
+        needed = self._needed(model)
+        prepared = self.compiler_query(self.compiler.prepare_ctes(needed, self.compiler.where_fields(model)),
+                                       list(dict.fromkeys(s.name for s in needed)))
+        sigs = self.compiler.signals(model)
+        points = [self.compiler.points(c, sigs.get(c.id, {})).sql("duckdb") for c in model.criteria]
+        where, params = _population(as_of)
+        rows = self.con.sql(
+            f"""SELECT CAST("__outcome" AS TINYINT) AS y, year("__created") * 12 + month("__created") - 1 AS month,
+                       {", ".join(f"{e} AS p{i}" for i, e in enumerate(points))}
+                FROM ({prepared}) WHERE {where}""", params=params).fetchnumpy()
+        self.prepare_count += 1
+        # What the population leaves out needs the leads alone: no events, no signals.
+        static = self._static(f"({self.compiler_query(self.compiler.prepare_ctes([], []), [])})", as_of)
+        return score_half(model, [np.ascontiguousarray(rows[f"p{i}"], np.float64) for i in range(len(points))],
+                          _Population.of(rows["y"], rows["month"], static))
 
     def _population(self, table: str, as_of: datetime | None) -> _Population:
         """What no change of the model alters: outcomes, months, the created_at span, open and
@@ -229,14 +252,19 @@ class Engine:
                 f"""SELECT CAST("__outcome" AS TINYINT) AS y,
                            year("__created") * 12 + month("__created") - 1 AS month
                     FROM {q(table)} WHERE {where}""", params=params).fetchnumpy()
-            c0, c1, open_leads, outside = self.con.execute(
-                f"""SELECT min("__created") FILTER (WHERE {where}), max("__created") FILTER (WHERE {where}),
-                           count(*) FILTER (WHERE "__outcome" IS NULL),
-                           count(*) FILTER (WHERE "__outcome" IS NOT NULL AND NOT ({where}))
-                    FROM {q(table)}""", params).fetchall()[0]  # fetchall: `sql` refuses to run beside an open result
-            days = None if c0 is None else (c1 - c0).total_seconds() / 86400
-            self._populations[as_of] = _Population.of(rows["y"], rows["month"], (days, int(open_leads), int(outside)))
+            self._populations[as_of] = _Population.of(rows["y"], rows["month"], self._static(q(table), as_of))
         return self._populations[as_of]
+
+    def _static(self, source: str, as_of: datetime | None) -> tuple[float | None, int, int]:
+        """The created_at span of the population in days, the open leads and the decided leads
+        outside it, over `source` (a prepared table, or a query giving the same columns)."""
+        where, params = _population(as_of)
+        c0, c1, open_leads, outside = self.con.execute(
+            f"""SELECT min("__created") FILTER (WHERE {where}), max("__created") FILTER (WHERE {where}),
+                       count(*) FILTER (WHERE "__outcome" IS NULL),
+                       count(*) FILTER (WHERE "__outcome" IS NOT NULL AND NOT ({where}))
+                FROM {source}""", params).fetchall()[0]  # fetchall: `sql` refuses to run beside an open result
+        return None if c0 is None else (c1 - c0).total_seconds() / 86400, int(open_leads), int(outside)
 
     def _criterion_points(self, model: Model, table: str, as_of: datetime | None) -> list[np.ndarray]:
         """Each criterion's points per lead of the population, in model order; only criteria not

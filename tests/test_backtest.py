@@ -164,13 +164,13 @@ def test_calibration_bands_cover_every_lead():
     assert rates[-1] > rates[0]
 
 
+@pytest.mark.parametrize("once", [False, True])
 @pytest.mark.parametrize("as_of", [None, datetime(2025, 3, 1)])
-def test_the_engine_s_aggregated_path_gives_the_frame_path_s_report(b2b, flagship, as_of):
+def test_the_engine_s_aggregated_path_gives_the_frame_path_s_report(b2b, flagship, as_of, once):
     from scoring.backtest import report_from_counts
     from scoring.engine import Engine
 
-    engine = Engine(b2b, as_of)
-    by_frame = report(engine.score(flagship), flagship, as_of=as_of)
-    by_counts = report_from_counts(engine.counts(flagship, as_of), flagship, as_of=as_of)
+    by_counts = report_from_counts(Engine(b2b, as_of, once=once).counts(flagship, as_of), flagship, as_of=as_of)
+    by_frame = report(Engine(b2b, as_of).score(flagship), flagship, as_of=as_of)
     assert by_counts == by_frame
     assert by_counts["volume_by_month"] and by_counts["calibration"]

@@ -296,7 +296,8 @@ def _edited(model: dict, draw: st.DrawFn) -> dict:
 def test_engine_counts_give_the_compiled_scores_counts_after_edits(tmp_path: Path, scenario: dict,
                                                                    data: st.DataObject) -> None:
     """`Engine.counts` adds up cached criterion points in numpy; its figures must be exactly those
-    of the compiled query's scores, for the first model and after edits, per lead and in a snapshot."""
+    of the compiled query's scores, for the first model and after edits, per lead and in a snapshot,
+    and so must a one-off engine's (`once`)."""
     from scoring.backtest import counts_of, report_from_counts
     from scoring.dataset import load_dataset, parse_mapping
     from scoring.engine import Engine
@@ -322,6 +323,9 @@ def test_engine_counts_give_the_compiled_scores_counts_after_edits(tmp_path: Pat
             frame = engine.score(m, explain=False)
             want = report_from_counts(counts_of(frame, m.threshold, population), m, as_of=population)
             assert report_from_counts(engine.counts(m, population), m, as_of=population) == want
+            once = Engine(ds, as_of, once=True)  # a command-line back-test: one query, no table
+            assert report_from_counts(once.counts(m, population), m, as_of=population) == want
+            once.close()
         model = _edited(model, data.draw)
     engine.close()
     ds.con.close()
