@@ -5,6 +5,8 @@ criterion's signal definition (event types, filter, window, half-life, as-of rul
 keeps those prepared columns in one DuckDB table per data set and as-of rule, adds a column only
 when a signal it has never seen appears, and otherwise re-runs just the score half of the
 compiled query. Moving a weight, a cap, the threshold, tiers or grades never touches events.
+For back-test figures (`Engine.counts`) it also keeps each criterion's points per lead, so a
+change of one weight runs the SQL of that one criterion and adds up the rest in numpy.
 """
 
 from __future__ import annotations
