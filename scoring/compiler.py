@@ -651,6 +651,15 @@ class Compiler:
         whens = [(exp.GTE(this=value, expression=lit(lv.min)), lit(lv.label)) for lv in levels[:-1]]
         return _case(whens, lit(levels[-1].label)) if whens else lit(levels[-1].label)
 
+    @staticmethod
+    def dimension_sums(model: Model, terms: list[exp.Expression]) -> tuple[exp.Expression, exp.Expression]:
+        """Fit and engagement: each criterion's term (its points) added in model order. Every
+        score of this project adds in this order, so equal inputs give equal doubles, ties too."""
+        dims: dict[str, list[exp.Expression]] = {"fit": [], "engagement": []}
+        for c, term in zip(model.criteria, terms, strict=True):
+            dims[c.dim].append(term)
+        return _sum(dims["fit"]), _sum(dims["engagement"])
+
     def score_select(self, model: Model, source: str, *, explain: bool = True,
                      keep: tuple[str, ...] = ()) -> exp.Select:
         """The score half over a relation holding the prepared columns, in file order."""
@@ -660,11 +669,8 @@ class Compiler:
         inner_cols += [col(k) for k in keep]
         inner_cols += [_alias(p, f"__c_{i}") for i, p in enumerate(pts.values())]
         inner = exp.select(*inner_cols, copy=False).from_(source, copy=False)
-        dims = {"fit": [], "engagement": []}
-        for i, c in enumerate(model.criteria):
-            dims[c.dim].append(col(f"__c_{i}"))
-        mid = exp.select(exp.Star(), _alias(_sum(dims["fit"]), "fit"),
-                         _alias(_sum(dims["engagement"]), "engagement"), copy=False).from_(
+        fit, engagement = self.dimension_sums(model, [col(f"__c_{i}") for i in range(len(model.criteria))])
+        mid = exp.select(exp.Star(), _alias(fit, "fit"), _alias(engagement, "engagement"), copy=False).from_(
             inner.subquery("__pts", copy=False), copy=False)
         total: exp.Expression = exp.Add(this=col("fit"), expression=col("engagement"))
         if model.clamp is not None:

@@ -224,7 +224,9 @@ class Engine:
             base = self._population(table, population_as_of)
             points = self._criterion_points(model, table, population_as_of)
             # Under the lock: the population's scratch arrays are reused by every re-score.
-            return score_half(model, points, base)
+            fit = _dimension(points, model, "fit", base.buffer("fit"))
+            engagement = _dimension(points, model, "engagement", base.buffer("engagement"))
+            return score_half(model, fit, engagement, base)
 
     def _counts_once(self, model: Model, as_of: datetime | None) -> Counts:
         """`counts` in one pass over the events: prepare and every criterion's points in one query."""
@@ -232,16 +234,17 @@ class Engine:
         prepared = self.compiler_query(self.compiler.prepare_ctes(needed, self.compiler.where_fields(model)),
                                        list(dict.fromkeys(s.name for s in needed)))
         sigs = self.compiler.signals(model)
-        points = [self.compiler.points(c, sigs.get(c.id, {})).sql("duckdb") for c in model.criteria]
+        fit, engagement = self.compiler.dimension_sums(
+            model, [self.compiler.points(c, sigs.get(c.id, {})) for c in model.criteria])
         where, params = _population(as_of)
         rows = self.con.sql(
             f"""SELECT CAST("__outcome" AS TINYINT) AS y, year("__created") * 12 + month("__created") - 1 AS month,
-                       {", ".join(f"{e} AS p{i}" for i, e in enumerate(points))}
+                       {fit.sql("duckdb")} AS fit, {engagement.sql("duckdb")} AS engagement
                 FROM ({prepared}) WHERE {where}""", params=params).fetchnumpy()
         self.prepare_count += 1
         # What the population leaves out needs the leads alone: no events, no signals.
         static = self._static(f"({self.compiler_query(self.compiler.prepare_ctes([], []), [])})", as_of)
-        return score_half(model, [np.ascontiguousarray(rows[f"p{i}"], np.float64) for i in range(len(points))],
+        return score_half(model, np.asarray(rows["fit"], np.float64), np.asarray(rows["engagement"], np.float64),
                           _Population.of(rows["y"], rows["month"], static))
 
     def _population(self, table: str, as_of: datetime | None) -> _Population:
@@ -332,8 +335,8 @@ def _pairs(codes: np.ndarray, keys: list) -> dict:
 
 
 def _dimension(points: list[np.ndarray], model: Model, dim: str, out: np.ndarray) -> np.ndarray:
-    """A dimension's sum, criterion by criterion in model order, as the compiled query adds them:
-    the same additions in the same order give the same doubles, ties included."""
+    """A dimension's sum, criterion by criterion in model order, as `Compiler.dimension_sums`
+    adds them: the same additions in the same order give the same doubles, ties included."""
     columns = [p for p, c in zip(points, model.criteria, strict=True) if c.dim == dim]
     if not columns:
         out.fill(0.0)
@@ -363,17 +366,15 @@ def _packed(code: np.ndarray, flags: np.ndarray, out: np.ndarray, size: int = 2)
     return out
 
 
-def score_half(model: Model, points: list[np.ndarray], base: _Population) -> Counts:
-    """The score half over criteria's points per lead, then the population's counts.
+def score_half(model: Model, fit: np.ndarray, engagement: np.ndarray, base: _Population) -> Counts:
+    """The score half over each lead's fit and engagement, then the population's counts.
 
-    It follows `Compiler.score_select` step by step (sums in model order, clamp, levels,
-    threshold); tests check that both give the same doubles and levels to the last bit. The
-    score's histogram (a sort) and the level and month tables (bincounts) are counted side by
-    side, as numpy lets go of the interpreter lock in both.
+    It follows `Compiler.score_select` step by step (clamp, levels, threshold); tests check that
+    both give the same doubles and levels to the last bit. The score's histogram (a sort) and
+    the level and month tables (bincounts) are counted side by side, as numpy lets go of the
+    interpreter lock in both.
     """
     y = base.y
-    fit = _dimension(points, model, "fit", base.buffer("fit"))
-    engagement = _dimension(points, model, "engagement", base.buffer("engagement"))
     score = np.add(fit, engagement, out=base.buffer("score"))
     if model.clamp is not None and model.clamp.max is not None:
         np.minimum(score, model.clamp.max, out=score)
