@@ -9,7 +9,9 @@ This is the only implementation of the scoring semantics. The query has two halv
 
 `full_query` chains the two for export and the command line; the engine materialises the
 prepare half once (cached per signal) and re-runs only the score half when points, caps, the
-threshold, tiers or grades move.
+threshold, tiers or grades move. One exception, for speed: `Engine.counts` takes each
+criterion's points from here but repeats the last, plain steps (sums in `dimension_sums`'
+order, clamp, levels, threshold) in numpy, and property tests hold the two equal to the bit.
 """
 
 from __future__ import annotations
