@@ -39,6 +39,8 @@ MEMO_BYTES = 256 * 2**20  # scored frames kept: many sessions' models on a small
 MAX_SIGNALS = 400  # beyond this many cached columns, start the cache afresh
 MAX_ENUM = 1000  # text signals with more distinct values than this stay text
 _POOL = ThreadPoolExecutor(2, thread_name_prefix="leadscore-counts")  # see score_half
+# What `_Population.of` reads per lead of the population, from prepared columns.
+_OUTCOME_AND_MONTH = 'CAST("__outcome" AS TINYINT) AS y, year("__created") * 12 + month("__created") - 1 AS month'
 POINTS_BYTES = 2 * 2**30  # criteria's points per lead kept for re-scoring: 22 criteria of 10M leads fit
 
 
@@ -229,7 +231,8 @@ class Engine:
             return score_half(model, fit, engagement, base)
 
     def _counts_once(self, model: Model, as_of: datetime | None) -> Counts:
-        """`counts` in one pass over the events: prepare and every criterion's points in one query."""
+        """`counts` in one pass over the events: one query prepares, scores and adds up each lead's
+        fit and engagement (`Compiler.dimension_sums`); numpy does the rest (`score_half`)."""
         needed = self._needed(model)
         prepared = self.compiler_query(self.compiler.prepare_ctes(needed, self.compiler.where_fields(model)),
                                        list(dict.fromkeys(s.name for s in needed)))
@@ -238,8 +241,7 @@ class Engine:
             model, [self.compiler.points(c, sigs.get(c.id, {})) for c in model.criteria])
         where, params = _population(as_of)
         rows = self.con.sql(
-            f"""SELECT CAST("__outcome" AS TINYINT) AS y, year("__created") * 12 + month("__created") - 1 AS month,
-                       {fit.sql("duckdb")} AS fit, {engagement.sql("duckdb")} AS engagement
+            f"""SELECT {_OUTCOME_AND_MONTH}, {fit.sql("duckdb")} AS fit, {engagement.sql("duckdb")} AS engagement
                 FROM ({prepared}) WHERE {where}""", params=params).fetchnumpy()
         self.prepare_count += 1
         # What the population leaves out needs the leads alone: no events, no signals.
@@ -254,9 +256,7 @@ class Engine:
         if as_of not in self._populations:
             where, params = _population(as_of)
             rows = self.con.sql(
-                f"""SELECT CAST("__outcome" AS TINYINT) AS y,
-                           year("__created") * 12 + month("__created") - 1 AS month
-                    FROM {q(table)} WHERE {where}""", params=params).fetchnumpy()
+                f"SELECT {_OUTCOME_AND_MONTH} FROM {q(table)} WHERE {where}", params=params).fetchnumpy()
             self._populations[as_of] = _Population.of(rows["y"], rows["month"], self._static(q(table), as_of))
         return self._populations[as_of]
 
