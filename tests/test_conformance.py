@@ -78,6 +78,14 @@ def column_order(rows: list[dict[str, str | None]], must_have: list[str]) -> lis
     return names + [n for n in must_have if n not in names]
 
 
+def event_columns(model: dict, events_mapping: dict) -> list[str]:
+    """The event columns the files must have, with or without events: the three roles and
+    every column a condition of an event criterion names."""
+    where = [w["field"] for c in model["criteria"] if c["type"] == "event"
+             for w in ([c["where"]] if isinstance(c.get("where"), dict) else c.get("where", []))]
+    return list(dict.fromkeys([events_mapping["lead_id"], events_mapping["type"], events_mapping["at"], *where]))
+
+
 def run_cli(
     tmp: Path,
     model: dict,
@@ -97,7 +105,7 @@ def run_cli(
     write_csv(
         tmp / "events.csv",
         events,
-        column_order(events, [emap["lead_id"], emap["type"], emap["at"]]),
+        column_order(events, event_columns(model, emap)),
         quoting,
     )
     (tmp / "model.json").write_text(json.dumps(model, ensure_ascii=False), encoding="utf-8")

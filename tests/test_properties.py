@@ -25,7 +25,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import norm, parse_time, reference_score, trim
-from test_conformance import assert_cli_matches, column_order, run_cli, write_csv
+from test_conformance import assert_cli_matches, column_order, event_columns, run_cli, write_csv
 
 FRAGMENTS = ["'", '"', "\\", ";", "--", "/*", "*/", "é", "É", "ß", "中", "😀", "a", "B", "x",
              "Z", "1", "0", ".", " ", "%", "_", "$1", "?", ",", "O'Brien", "Straße", "Café",
@@ -308,11 +308,8 @@ def test_engine_counts_give_the_compiled_scores_counts_after_edits(tmp_path: Pat
     lmap, emap = scenario["mapping"]["leads"], scenario["mapping"]["events"]
     write_csv(out / "leads.csv", scenario["leads"], column_order(scenario["leads"], [lmap["outcome"]]),
               csv.QUOTE_ALL)
-    where_fields = [w["field"] for c in scenario["model"]["criteria"] if c["type"] == "event"
-                    for w in ([c["where"]] if isinstance(c.get("where"), dict) else c.get("where", []))]
-    needed = list(dict.fromkeys([emap["lead_id"], emap["type"], emap["at"], *where_fields]))
-    # every column a condition names, whether or not there are events
-    write_csv(out / "events.csv", scenario["events"], column_order(scenario["events"], needed), csv.QUOTE_ALL)
+    write_csv(out / "events.csv", scenario["events"],
+              column_order(scenario["events"], event_columns(scenario["model"], emap)), csv.QUOTE_ALL)
     ds = load_dataset(out / "leads.csv", out / "events.csv", parse_mapping(scenario["mapping"]))
     as_of = datetime.fromisoformat(scenario["as_of"]) if scenario["as_of"] else None
     engine = Engine(ds, as_of)
