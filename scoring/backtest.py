@@ -30,9 +30,11 @@ def _no_counts() -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class Curve:
-    """Distinct scores, descending, with the positives and negatives at or above each."""
+    """Distinct scores, descending, with the positives and negatives at each and at or above each."""
 
     thresholds: np.ndarray
+    pos_at: np.ndarray
+    neg_at: np.ndarray
     cum_pos: np.ndarray
     cum_neg: np.ndarray
     pos: int
@@ -41,13 +43,14 @@ class Curve:
     @classmethod
     def of(cls, score: np.ndarray, outcome: np.ndarray) -> Curve:
         if len(score) == 0:
-            return cls(np.array([], dtype=float), *_no_counts(), 0, 0)
+            return cls(np.array([], dtype=float), *_no_counts(), *_no_counts(), 0, 0)
         order = np.argsort(-score, kind="stable")
         s, y = score[order], np.asarray(outcome)[order].astype(np.int64)
         last_of_group = np.r_[s[1:] != s[:-1], True]
         cum_pos = np.cumsum(y)[last_of_group]
         cum_neg = np.cumsum(1 - y)[last_of_group]
-        return cls(s[last_of_group], cum_pos, cum_neg, int(y.sum()), int(len(y) - y.sum()))
+        return cls(s[last_of_group], np.diff(cum_pos, prepend=0), np.diff(cum_neg, prepend=0), cum_pos, cum_neg,
+                   int(y.sum()), int(len(y) - y.sum()))
 
     @classmethod
     def from_counts(cls, score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> Curve:
@@ -55,7 +58,7 @@ class Curve:
         GROUP BY: a billion leads arrive as a few thousand rows. Repeated scores are added up."""
         score, pos, neg = np.asarray(score, dtype=float), np.asarray(pos), np.asarray(neg)
         if len(score) == 0:
-            return cls(score, *_no_counts(), 0, 0)
+            return cls(score, *_no_counts(), *_no_counts(), 0, 0)
         counted = pos.dtype.kind in "iu" and neg.dtype.kind in "iu"
         if counted and np.all(score[1:] > score[:-1]):  # distinct and ascending, as Engine.counts gives them
             distinct, p, n = score, pos, neg
@@ -66,7 +69,10 @@ class Curve:
         seen = (p + n) > 0
         if not seen.all():
             distinct, p, n = distinct[seen], p[seen], n[seen]
-        return cls(distinct[::-1], np.cumsum(p[::-1]), np.cumsum(n[::-1]), int(p.sum()), int(n.sum()))
+        p, n = p[::-1], n[::-1]
+        cum_pos, cum_neg = np.cumsum(p), np.cumsum(n)
+        return cls(distinct[::-1], p, n, cum_pos, cum_neg, int(cum_pos[-1]) if len(p) else 0,
+                   int(cum_neg[-1]) if len(n) else 0)
 
     def auc(self) -> float | None:
         """Ties count one half: the sum over scores of lost leads x (converted above + half the
@@ -74,11 +80,9 @@ class Curve:
         as one, it is exact in any order of addition and needs no temporary arrays."""
         if self.pos == 0 or self.neg == 0:
             return None
-        pos_in = np.diff(self.cum_pos, prepend=0)
-        neg_in = np.diff(self.cum_neg, prepend=0)
         if self.pos * self.neg >= 2**62:  # beyond 64-bit integers: the same sum in floats
-            return float(np.sum(neg_in * (self.cum_pos - pos_in / 2.0)) / (self.pos * self.neg))
-        twice = 2 * int(np.dot(neg_in, self.cum_pos)) - int(np.dot(neg_in, pos_in))
+            return float(np.sum(self.neg_at * (self.cum_pos - self.pos_at / 2.0)) / (self.pos * self.neg))
+        twice = 2 * int(np.dot(self.neg_at, self.cum_pos)) - int(np.dot(self.neg_at, self.pos_at))
         return twice / (2 * self.pos * self.neg)
 
     def ks(self) -> float | None:

@@ -5,8 +5,9 @@ criterion's signal definition (event types, filter, window, half-life, as-of rul
 keeps those prepared columns in one DuckDB table per data set and as-of rule, adds a column only
 when a signal it has never seen appears, and otherwise re-runs just the score half of the
 compiled query. Moving a weight, a cap, the threshold, tiers or grades never touches events.
-For back-test figures (`Engine.counts`) it also keeps each criterion's points per lead, so a
-change of one weight runs the SQL of that one criterion and adds up the rest in numpy.
+For back-test figures (`Engine.counts`) it also keeps the signal columns and each criterion's
+points per lead as arrays: a moved weight costs its criterion's points, computed in numpy from
+the compiled expression (`scoring.vector`), and the sums and counts, also in numpy.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scoring import vector
 from scoring.backtest import Counts
 from scoring.compiler import BASE, Compiler, Signal
 from scoring.dataset import Dataset
@@ -33,6 +35,7 @@ from scoring.sql import q, quote_literal
 
 if TYPE_CHECKING:  # see scoring.backtest
     import pandas as pd
+    from sqlglot import exp
 
 _ids = itertools.count(1)
 MEMO_BYTES = 256 * 2**20  # scored frames kept: many sessions' models on a small data set, a few on a big one
@@ -41,7 +44,7 @@ MAX_ENUM = 1000  # text signals with more distinct values than this stay text
 _POOL = ThreadPoolExecutor(2, thread_name_prefix="leadscore-counts")  # see score_half
 # What `_Population.of` reads per lead of the population, from prepared columns.
 _OUTCOME_AND_MONTH = 'CAST("__outcome" AS TINYINT) AS y, year("__created") * 12 + month("__created") - 1 AS month'
-POINTS_BYTES = 2 * 2**30  # criteria's points per lead kept for re-scoring: 22 criteria of 10M leads fit
+POINTS_BYTES = 4 * 2**30  # points and signal columns kept for re-scoring: a model's of 10M leads fit
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,11 @@ class Engine:
         self._memo: dict[tuple, pd.DataFrame] = {}  # recent results: pages ask twice a rerun, sessions share
         # Kept per prepared table (its row order): see counts.
         self._populations: dict[datetime | None, _Population] = {}
-        self._points: dict[tuple[datetime | None, str], np.ndarray] = {}
+        # Criteria's points keyed by their JSON, and signal columns as `_columns` keeps them.
+        self._points: dict[tuple[datetime | None, str], np.ndarray | vector.Values | None] = {}
+        self._previous: dict[datetime | None, set[tuple]] = {}  # the points keys of the model before, per population
+        self._enums: dict[str, list[str]] = {}  # the values of signals stored as ENUMs, in code order
+        self._types: tuple[str | None, dict[str, str]] = (None, {})  # the prepared table's column types
         self._unencoded: list[str] = []  # prepared signals not yet looked at by _encode
         self._scores = 0
         self.prepare_count = 0  # how many prepare queries ran: tests check re-scoring adds none
@@ -160,20 +167,22 @@ class Engine:
         if not texts:
             return
         sizes = self.con.execute("SELECT " + ", ".join(f"approx_count_distinct({q(n)})" for n in texts)
-                                 + f" FROM {q(self._table)}").fetchone()
+                                 + f" FROM {q(self._table)}").fetchall()[0]
         texts = [n for n, size in zip(texts, sizes, strict=True) if size <= MAX_ENUM]
         if not texts:
             return
         lists = [f"list(DISTINCT {q(n)}) FILTER (WHERE {q(n)} IS NOT NULL)" for n in texts]
-        values = self.con.execute(f"SELECT {', '.join(lists)} FROM {q(self._table)}").fetchone()
-        casts = [f"CAST({q(n)} AS ENUM({', '.join(quote_literal(v) for v in sorted(vs))})) AS {q(n)}"
-                 for n, vs in zip(texts, values, strict=True) if vs and len(vs) <= MAX_ENUM]
-        if not casts:
+        values = self.con.execute(f"SELECT {', '.join(lists)} FROM {q(self._table)}").fetchall()[0]
+        domains = {n: sorted(vs) for n, vs in zip(texts, values, strict=True) if vs and len(vs) <= MAX_ENUM}
+        if not domains:
             return
+        casts = [f"CAST({q(n)} AS ENUM({', '.join(quote_literal(v) for v in vs)})) AS {q(n)}"
+                 for n, vs in domains.items()]
         name = f"__prep_{next(_ids)}"
         self.con.execute(f"CREATE TEMP TABLE {q(name)} AS SELECT * REPLACE ({', '.join(casts)}) FROM {q(self._table)}")
         self.con.execute(f"DROP TABLE {q(self._table)}")
         self._table = name
+        self._enums.update(domains)  # an ENUM's codes follow the order of its values
 
     def compiler_query(self, ctes: list, signal_names: list[str]) -> str:
         """The prepare half as one SELECT (in no particular order: the score half orders by __ord)."""
@@ -189,7 +198,7 @@ class Engine:
         if self._table is not None:
             self.con.execute(f"DROP TABLE IF EXISTS {q(self._table)}")
         self._table, self._have, self._unencoded = None, set(), []
-        self._populations, self._points = {}, {}
+        self._populations, self._points, self._enums = {}, {}, {}
 
     def score_sql(self, model: Model, *, explain: bool = True, keep: tuple[str, ...] = ()) -> str:
         table = self._scoring_table(model)
@@ -226,8 +235,9 @@ class Engine:
             base = self._population(table, population_as_of)
             points = self._criterion_points(model, table, population_as_of)
             # Under the lock: the population's scratch arrays are reused by every re-score.
-            fit = _dimension(points, model, "fit", base.buffer("fit"))
+            fit_sum = _POOL.submit(_dimension, points, model, "fit", base.buffer("fit"))  # numpy adds without the GIL
             engagement = _dimension(points, model, "engagement", base.buffer("engagement"))
+            fit = fit_sum.result()
             return score_half(model, fit, engagement, base)
 
     def _counts_once(self, model: Model, as_of: datetime | None) -> Counts:
@@ -272,29 +282,95 @@ class Engine:
         return None if c0 is None else (c1 - c0).total_seconds() / 86400, int(open_leads), int(outside)
 
     def _criterion_points(self, model: Model, table: str, as_of: datetime | None) -> list[np.ndarray]:
-        """Each criterion's points per lead of the population, in model order; only criteria not
-        seen before (a new weight, a new cap, a new criterion) are computed, in one query."""
+        """Each criterion's points per lead of the population, in model order. Only criteria not
+        seen before (a new weight, a new cap, a new criterion) are computed: in numpy from the
+        kept signal columns where `_in_numpy` can, the rest in one query."""
         keys = [(as_of, c.model_dump_json()) for c in model.criteria]
         missing = {k: c for k, c in zip(keys, model.criteria, strict=True) if k not in self._points}
         if missing:
             sigs = self.compiler.signals(model)
-            exprs = [self.compiler.points(c, sigs.get(c.id, {})).sql("duckdb") for c in missing.values()]
-            where, params = _population(as_of)
-            cols = ", ".join(f"{e} AS p{i}" for i, e in enumerate(exprs))
-            # A relation (`sql`) hands its columns to numpy faster than `execute` does.
-            fetched = self.con.sql(f"SELECT {cols} FROM {q(table)} WHERE {where}", params=params).fetchnumpy()
-            for i, k in enumerate(missing):
-                self._points[k] = np.ascontiguousarray(fetched[f"p{i}"], np.float64)
+            exprs = {k: self.compiler.points(c, sigs.get(c.id, {})) for k, c in missing.items()}
+            columns = self._columns(table, as_of, [s.name for group in sigs.values() for s in group.values()])
+            size = len(self._population(table, as_of).y)
+            by_sql = {}
+            for k, expr in exprs.items():
+                points = self._in_numpy(expr, sigs.get(missing[k].id, {}), columns, size)
+                if points is None:
+                    by_sql[k] = expr.sql("duckdb")
+                else:
+                    self._points[k] = points
+            if by_sql:
+                where, params = _population(as_of)
+                cols = ", ".join(f"{e} AS p{i}" for i, e in enumerate(by_sql.values()))
+                # A relation (`sql`) hands its columns to numpy faster than `execute` does.
+                fetched = self.con.sql(f"SELECT {cols} FROM {q(table)} WHERE {where}", params=params).fetchnumpy()
+                for i, k in enumerate(by_sql):
+                    self._points[k] = np.ascontiguousarray(fetched[f"p{i}"], np.float64)
+        needed = set(keys)
+        # Points of criteria neither this model nor the one before uses are cheap to compute again
+        # (the signals are kept), and handing their memory to the next change is cheaper than
+        # touching fresh pages. The model before stays: people move a weight and move it back.
+        recent = needed | self._previous.get(as_of, set())
+        for k in [k for k in self._points if k[0] == as_of and k[1].startswith("{") and k not in recent]:  # criteria
+            del self._points[k]
+        self._previous[as_of] = needed
         for k in keys:  # the least recently used go first
             self._points[k] = self._points.pop(k)
         points = [self._points[k] for k in keys]
-        needed = set(keys)
-        while sum(a.nbytes for a in self._points.values()) > POINTS_BYTES:
+        while sum(getattr(v, "nbytes", 0) for v in self._points.values()) > POINTS_BYTES:
             oldest = next((k for k in self._points if k not in needed), None)
             if oldest is None:
                 break
             del self._points[oldest]
         return points
+
+    def _in_numpy(self, expr: exp.Expression, sig: dict[str, Signal], columns: dict, size: int) -> np.ndarray | None:
+        """A criterion's points per lead without a query, or None when it needs one.
+
+        Over number and flag signals, `vector.evaluate` runs the compiled expression itself. A
+        map over text stored as an ENUM compares text, which stays SQL's: DuckDB computes the
+        points of each of the ENUM's values (a query over a dozen rows) and each lead takes its
+        value's points.
+        """
+        names = [s.name for s in sig.values()]
+        if len(names) == 1 and isinstance(columns.get(names[0]), np.ndarray):  # an ENUM's codes
+            values = [*self._enums[names[0]], None]  # NULL's code is one past the last value
+            per_value = self.con.execute(f"SELECT {expr.sql('duckdb')} FROM (SELECT unnest($1) AS {q(names[0])}, "
+                                         "unnest(range(len($1))) AS __i) ORDER BY __i", [values]).fetchall()
+            return np.array([v for (v,) in per_value], np.float64)[columns[names[0]]]
+
+        def column(name: str) -> vector.Values:
+            found = columns.get(name)
+            if not isinstance(found, vector.Values):
+                raise vector.Unsupported(f"{name} is not kept as numbers or flags")
+            return found
+
+        try:
+            return vector.evaluate(expr, column, size)
+        except vector.Unsupported:
+            return None
+
+    def _columns(self, table: str, as_of: datetime | None, names: list[str]) -> dict:
+        """Signal columns of the population as kept arrays: numbers and flags as `vector.Values`,
+        ENUMs as codes (positions in their values, NULL past the last). The first call fetches
+        every such column `names` holds in one scan, so the next weight moved finds its ready.
+        Kept with the points (the same rows in the same order); other columns are left out."""
+        if self._types[0] != table:
+            self._types = (table, dict(self.con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?",
+                [table]).fetchall()))
+        types = self._types[1]
+        todo = [n for n in dict.fromkeys(names) if (as_of, f"column {n}") not in self._points
+                and (n in self._enums or types.get(n) in ("DOUBLE", "BOOLEAN"))]
+        if todo:
+            cols = ", ".join(f"coalesce(enum_code({q(n)}), {len(self._enums[n])})" if n in self._enums else q(n)
+                             for n in todo)
+            where, params = _population(as_of)
+            fetched = self.con.sql(f"SELECT {cols} FROM {q(table)} WHERE {where}", params=params).fetchnumpy()
+            for n, data in zip(todo, fetched.values(), strict=True):
+                kept = np.asarray(data) if n in self._enums else vector.column_values(data)
+                self._points[(as_of, f"column {n}")] = kept
+        return {n: self._points.get((as_of, f"column {n}")) for n in names}
 
     def close(self) -> None:
         with self._lock:
@@ -323,7 +399,10 @@ def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     new[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
     starts = np.flatnonzero(new)
-    return ordered[starts], np.diff(starts, append=len(ordered))
+    counts = np.empty(len(starts), np.int64)
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+    counts[-1] = len(ordered) - starts[-1]
+    return ordered[starts], counts
 
 
 def _pairs(codes: np.ndarray, keys: list) -> dict:
@@ -370,9 +449,9 @@ def score_half(model: Model, fit: np.ndarray, engagement: np.ndarray, base: _Pop
     """The score half over each lead's fit and engagement, then the population's counts.
 
     It follows `Compiler.score_select` step by step (clamp, levels, threshold); tests check that
-    both give the same doubles and levels to the last bit. The score's histogram (a sort) and
-    the level and month tables (bincounts) are counted side by side, as numpy lets go of the
-    interpreter lock in both.
+    both give the same doubles and levels to the last bit. The score's histogram (a sort) is
+    counted beside the converted leads' histogram and the grade and month tables, as numpy lets
+    go of the interpreter lock in both; tiers are read off the histogram.
     """
     y = base.y
     score = np.add(fit, engagement, out=base.buffer("score"))
@@ -381,25 +460,42 @@ def score_half(model: Model, fit: np.ndarray, engagement: np.ndarray, base: _Pop
     if model.clamp is not None and model.clamp.min is not None:
         np.maximum(score, model.clamp.min, out=score)
     flag = (score >= model.threshold).view(np.int8) * np.int8(2) + y  # qualified * 2 + outcome
-    tier = _level_codes(score, model.tiers) if model.tiers else None
-    tables = _POOL.submit(_level_tables, model, base, tier, fit, engagement, flag)
-    won, won_at = _runs(np.sort(score[y == 1]))
+    won_scores = score[y == 1]
+    side = _POOL.submit(_side_tables, model, base, fit, engagement, flag, won_scores)
     score.sort()  # in place: the scratch array has served its purpose, and a copy would fault in
     distinct, n_at = _runs(score)
+    (won, won_at), cells, months = side.result()
     pos = np.zeros(len(distinct), np.int64)
     pos[np.searchsorted(distinct, won)] = won_at
-    tiers, cells, months = tables.result()
-    return Counts(score=distinct, pos=pos, neg=n_at - pos, tiers=tiers, cells=cells, months=months,
-                  created_days=base.static[0], open_leads=base.static[1], outside=base.static[2])
+    return Counts(score=distinct, pos=pos, neg=n_at - pos, tiers=_level_counts(distinct, n_at, pos, model.tiers),
+                  cells=cells, months=months, created_days=base.static[0], open_leads=base.static[1],
+                  outside=base.static[2])
 
 
-def _level_tables(model: Model, base: _Population, tier: np.ndarray | None, fit: np.ndarray,
-                  engagement: np.ndarray, flag: np.ndarray) -> tuple[dict, dict, dict]:
-    """(leads, converted) per tier and per grade cell, (leads, qualified, converted and
-    qualified) per month: each one bincount of a level packed with the outcome."""
+def _level_counts(distinct: np.ndarray, n_at: np.ndarray, pos: np.ndarray, levels: list[Level] | None) -> dict:
+    """(leads, converted) per level that has leads, from the score histogram: a lead is in the
+    first level whose min its score reaches, so each level holds the leads between two mins."""
+    out: dict[str, tuple[int, int]] = {}
+    levels = levels or []
+    upper = len(distinct)  # the leads at or above the previous level's min start here
+    for i, level in enumerate(levels):
+        last = i == len(levels) - 1  # it takes every lead left, as `_level_codes` has it
+        lower = 0 if last or level.min is None else min(int(np.searchsorted(distinct, level.min)), upper)
+        leads = int(n_at[lower:upper].sum())
+        if leads:
+            out[level.label] = (leads, int(pos[lower:upper].sum()))
+        upper = lower
+    return out
+
+
+def _side_tables(model: Model, base: _Population, fit: np.ndarray, engagement: np.ndarray, flag: np.ndarray,
+                 won_scores: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], dict, dict]:
+    """The converted leads' score histogram; (leads, converted) per grade cell; (leads, qualified,
+    converted and qualified) per month: the last two each one bincount of codes packed with the
+    outcome."""
+    won_scores.sort()
+    won = _runs(won_scores)
     y = base.y
-    tiers = {} if tier is None else _pairs(_packed(tier, y, base.buffer("tier", np.int64)),
-                                           [lv.label for lv in model.tiers])
     cells = {}
     grades = model.grades
     if grades:
@@ -416,7 +512,7 @@ def _level_tables(model: Model, base: _Population, tier: np.ndarray | None, fit:
         for i in np.flatnonzero(c.sum(axis=1)):
             code = base.first_month + int(i)
             months[f"{code // 12:04d}-{code % 12 + 1:02d}"] = (int(c[i].sum()), int(c[i, 2] + c[i, 3]), int(c[i, 3]))
-    return tiers, cells, months
+    return won, cells, months
 
 
 def as_output(frame: pd.DataFrame, model: Model, explain: bool) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from conftest import write_csv
 
 from scoring.dataset import load_dataset
@@ -68,3 +69,37 @@ def test_cached_points_stay_aligned_with_their_leads_over_many_row_groups(tmp_pa
         want = report_from_counts(counts_of(engine.score(model, explain=False), model.threshold), model)
         assert report_from_counts(engine.counts(model), model) == want
     assert any(t.startswith("ENUM") for t in signal_types(engine, model))
+
+
+@pytest.mark.parametrize("path", ["numpy", "sql"])
+def test_counts_are_the_same_whichever_way_points_are_computed(b2b, flagship, monkeypatch, path):
+    """A criterion's points come from numpy over kept signals (`scoring.vector`), from a table of
+    each ENUM value's points, or from SQL. On the sample's events, NULLs and placeholders, over a
+    series of moved weights (some moved back), every way gives the scored frame's counts."""
+    from scoring import engine as engine_module
+    from scoring import vector
+    from scoring.backtest import counts_of, report_from_counts
+
+    if path == "sql":
+        monkeypatch.setattr(engine_module, "MAX_ENUM", 0)  # no ENUMs, so no tables of points per value
+
+        def refuse(*args, **kwargs):
+            raise vector.Unsupported("this test asks DuckDB")
+
+        monkeypatch.setattr(vector, "evaluate", refuse)
+    engine = Engine(b2b)
+    doc = flagship.model_dump(mode="json", exclude_none=True)
+    for step, (i, factor) in enumerate([(0, 1.0), (0, 2.0), (13, 0.5), (0, 1.0), (21, 3.0), (5, -1.0)]):
+        crit = doc["criteria"][i]
+        for key in ("points", "missing", "default"):
+            if key in crit:
+                crit[key] = flagship.criteria[i].model_dump()[key] * factor
+        for key in crit.get("values", {}):
+            crit["values"][key] = flagship.criteria[i].values[key] * factor
+        for band, original in zip(crit.get("bands", []), getattr(flagship.criteria[i], "bands", []), strict=True):
+            band["points"] = original.points * factor
+        crit.pop("max_points", None)
+        model = validate_model(doc, f"step {step}")
+        want = report_from_counts(counts_of(engine.score(model, explain=False), model.threshold), model)
+        assert report_from_counts(engine.counts(model), model) == want, step
+    engine.close()
