@@ -48,13 +48,13 @@ def dumps(obj: object) -> str:
                         option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode("utf-8")
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace, *, check_events: bool = True):
     from scoring.dataset import load_dataset, load_mapping
     from scoring.model import load_model
 
     model = load_model(args.model)
     mapping = load_mapping(args.dataset)
-    ds = load_dataset(args.leads, args.events, mapping)
+    ds = load_dataset(args.leads, args.events, mapping, check_events=check_events)
     return model, ds
 
 
@@ -94,9 +94,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from scoring.engine import Engine
     from scoring.report_text import render_backtest
 
-    model, ds = _load(args)
-    as_of = parse_date(args.as_of)
     split = parse_date(args.split_date, "--split-date")
+    # A one-off back-test reads the events once, counting unknown ones as it scores.
+    model, ds = _load(args, check_events=split is not None)
+    as_of = parse_date(args.as_of)
     engine = Engine(ds, as_of, once=split is None)  # the split scores the leads again
     result = report_from_counts(engine.counts(model, as_of), model, as_of=as_of, warnings=ds.warnings,
                                 capacity=args.capacity, target_precision=args.target_precision,

@@ -506,8 +506,13 @@ class Compiler:
         return f"__e_{_key(field)}"
 
     # ---- prepare half -----------------------------------------------------------------------
-    def prepare_ctes(self, signals: Iterable[Signal], where_fields: Iterable[str]) -> list[tuple[str, exp.Select]]:
-        """CTEs ending in `__prep`: base columns plus each signal, one row per lead, file order."""
+    def prepare_ctes(self, signals: Iterable[Signal], where_fields: Iterable[str], *,
+                     unknown_events: bool = False) -> list[tuple[str, exp.Select]]:
+        """CTEs ending in `__prep`: base columns plus each signal, one row per lead, file order.
+
+        `unknown_events` (with event signals): `__prep` also has a row per id that no lead has,
+        its base columns NULL and `__events` the number of its events, so one pass over the
+        events both scores and counts what `events_check_select` would."""
         sigs = {s.name: s for s in signals}
         lead_sigs = [s for s in sigs.values() if s.kind == "lead"]
         ev_sigs = [s for s in sigs.values() if s.kind in ("event", "idle")]
@@ -557,16 +562,27 @@ class Compiler:
         prep_cols += [col(s.name, "__la") for s in lead_sigs]
         prep = exp.select(*prep_cols).from_("__la")
         if ev_sigs:
-            ea = (exp.select(col("__lead", "__e"), col("__type", "__e"), col("__at", "__e"),
-                             *[col(self.event_alias(f), "__e") for f in sorted(set(where_fields))],
-                             exp.alias_(self.age_days(col("__asof", "__la"), col("__at", "__e")), "__age"))
-                  .from_("__e").join("__la", on=exp.EQ(this=col("__lead", "__e"), expression=col("__id", "__la")))
-                  .where(exp.LT(this=col("__at", "__e"), expression=col("__asof", "__la"))))
+            # Unknown ids are judged on every event, as the check does: with or without a time.
+            src = "__e0" if unknown_events else "__e"
+            in_time: exp.Expression = exp.LT(this=col("__at", src), expression=col("__asof", "__la"))
+            if unknown_events:
+                in_time = exp.Or(this=exp.Is(this=col("__id", "__la"), expression=exp.Null()), expression=in_time)
+            ea = (exp.select(col("__lead", src), col("__type", src), col("__at", src),
+                             *[col(self.event_alias(f), src) for f in sorted(set(where_fields))],
+                             exp.alias_(self.age_days(col("__asof", "__la"), col("__at", src)), "__age"))
+                  .from_(src).join("__la", on=exp.EQ(this=col("__lead", src), expression=col("__id", "__la")),
+                                   join_type="left" if unknown_events else None)
+                  .where(in_time))
             ctes.append(("__ea", ea))
             agg = exp.select(col("__lead"), *[exp.alias_(s.expr, s.name) for s in ev_sigs])
+            if unknown_events:
+                agg = agg.select(exp.alias_(exp.Count(this=exp.Star()), "__events"))
             ctes.append(("__agg", agg.from_("__ea").group_by(col("__lead"))))
             on = exp.EQ(this=col("__id", "__la"), expression=col("__lead", "__agg"))
-            prep = prep.join("__agg", on=on, join_type="left")
+            prep = prep.join("__agg", on=on, join_type="full" if unknown_events else "left")
+            if unknown_events:
+                prep = prep.select(exp.alias_(col("__events", "__agg"), "__events"),
+                                   exp.alias_(exp.Is(this=col("__lead", "__agg"), expression=exp.Null()), "__no_lead"))
             for s in ev_sigs:
                 if s.kind == "event":
                     value: exp.Expression = exp.Coalesce(this=col(s.name, "__agg"), expressions=[lit(0.0)])

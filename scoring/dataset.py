@@ -125,6 +125,26 @@ class Dataset:
     has_events: bool
     warnings: list[str] = field(default_factory=list)
     latest_event: datetime | None = None  # of a known lead: the as-of of undecided leads
+    events_checked: bool = True  # False until `check_events` runs (see load_dataset)
+
+    def check_events(self) -> None:
+        """Count the events of unknown leads (a warning) and note the latest event of a known lead,
+        in one pass with the compiler's own keys, so scoring need not join the events again."""
+        if self.events_checked:
+            return
+        from scoring.compiler import Compiler  # the compiler builds on this module
+
+        compiler = Compiler(self.roles, self.lead_columns, self.event_columns, has_events=True)
+        compiler.typed_timestamps = True
+        unknown, ids, self.latest_event = self.con.execute(compiler.events_check_select().sql("duckdb")).fetchall()[0]
+        self.events_checked = True
+        self.note_unknown_events(unknown, ids)
+
+    def note_unknown_events(self, unknown: int, ids: int) -> None:
+        """The warning for events whose lead id no lead has, however they were counted."""
+        warning = f"{self.events_source}: {unknown:,} event(s) of {ids:,} unknown lead id(s) are ignored"
+        if unknown and warning not in self.warnings:
+            self.warnings.append(warning)
 
     def attribute_columns(self) -> list[str]:
         """Lead columns criteria may use: every column but the roles."""
@@ -602,12 +622,14 @@ def lock_down(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
 
 def load_dataset(leads: str | Path, events: str | Path | None = None,
                  mapping: Mapping | None = None, *, lock: bool = True, leads_name: str | None = None,
-                 events_name: str | None = None) -> Dataset:
+                 events_name: str | None = None, check_events: bool = True) -> Dataset:
     """Load leads (and events) and check the mapping against them.
 
     Messages and warnings name the files as `leads_name`/`events_name` when given (an upload's own
     name rather than where it was stored), else by their paths. The returned connection has
-    external access switched off: compiled models run on it.
+    external access switched off: compiled models run on it. `check_events=False` leaves the pass
+    over the events (`Dataset.check_events`) to the engine: a one-off back-test counts unknown
+    events in its own pass.
     """
     mapping = mapping or Mapping()
     warnings: list[str] = []
@@ -654,24 +676,12 @@ def load_dataset(leads: str | Path, events: str | Path | None = None,
         )
         event_cols = [roles.event_lead, roles.event_type, roles.event_at]
     ds = Dataset(con, roles, lead_cols, event_cols, src, (events_name or str(events)) if events else None,
-                 events is not None, warnings)
-    if events is not None:
-        _check_events(ds)
+                 events is not None, warnings, events_checked=events is None)
+    if check_events:
+        ds.check_events()
     if lock:
         lock_down(con, paths)
     return ds
-
-
-def _check_events(ds: Dataset) -> None:
-    """Count the events of unknown leads (a warning) and note the latest event of a known lead,
-    in one pass with the compiler's own keys, so scoring need not join the events again."""
-    from scoring.compiler import Compiler  # the compiler builds on this module
-
-    compiler = Compiler(ds.roles, ds.lead_columns, ds.event_columns, has_events=True)
-    compiler.typed_timestamps = True
-    unknown, ids, ds.latest_event = ds.con.execute(compiler.events_check_select().sql("duckdb")).fetchone()
-    if unknown:
-        ds.warnings.append(f"{ds.events_source}: {unknown:,} event(s) of {ids:,} unknown lead id(s) are ignored")
 
 
 PLACEHOLDERS = ("select", "unknown", "n/a", "na", "-", "--", "none", "null", "?", "not provided", "(blank)")

@@ -93,8 +93,11 @@ class Engine:
         self.compiler = Compiler(dataset.roles, dataset.lead_columns, dataset.event_columns, as_of=as_of,
                                  has_events=dataset.has_events)
         self.compiler.typed_timestamps = True  # the loader parsed every role timestamp already
-        self.compiler.latest_event = dataset.latest_event  # found while loading, not in every prepare
+        # Found by the loader's pass over the events, not in every prepare (see _check_events).
+        self.compiler.latest_event = dataset.latest_event
         self.con = dataset.con.cursor()
+        if not once:
+            self._check_events()
         self._lock = threading.RLock()  # prepare + score run as one step per caller
         self._table: str | None = None
         self._have: set[str] = set()
@@ -110,12 +113,19 @@ class Engine:
         self._scores = 0
         self.prepare_count = 0  # how many prepare queries ran: tests check re-scoring adds none
 
+    def _check_events(self) -> None:
+        """The loader's pass over the events, unless it ran (see `load_dataset`): scoring needs
+        the latest event of a known lead, the as-of of undecided ones."""
+        self.dataset.check_events()
+        self.compiler.latest_event = self.dataset.latest_event
+
     def _needed(self, model: Model) -> list[Signal]:
         return [s for group in self.compiler.signals(model).values() for s in group.values()]
 
     def prepare(self, model: Model) -> str:
         """Make sure every signal of `model` is prepared; returns the prepared table's name."""
         with self._lock:
+            self._check_events()
             needed = self._needed(model)
             missing = {s.name: s for s in needed if s.name not in self._have}
             if self._table is not None and not missing:
@@ -242,22 +252,43 @@ class Engine:
 
     def _counts_once(self, model: Model, as_of: datetime | None) -> Counts:
         """`counts` in one pass over the events: one query prepares, scores and adds up each lead's
-        fit and engagement (`Compiler.dimension_sums`); numpy does the rest (`score_half`)."""
+        fit and engagement (`Compiler.dimension_sums`); numpy does the rest (`score_half`).
+
+        If the loader left the events unchecked and no lead of the population needs the latest
+        event for its as-of, the same pass counts the events of unknown leads for the warning
+        (`prepare_ctes(unknown_events=True)`): the events are read once, not twice."""
         needed = self._needed(model)
-        prepared = self.compiler_query(self.compiler.prepare_ctes(needed, self.compiler.where_fields(model)),
-                                       list(dict.fromkeys(s.name for s in needed)))
+        # What the population leaves out needs the leads alone: no events, no signals.
+        *static, undated = self._static(f"({self.compiler_query(self.compiler.prepare_ctes([], []), [])})", as_of)
+        fused = (not self.dataset.events_checked and any(s.kind != "lead" for s in needed)
+                 and (self.as_of is not None or not undated))
+        if not fused:
+            self._check_events()
+        names = list(dict.fromkeys(s.name for s in needed)) + (["__events", "__no_lead"] if fused else [])
+        prepared = self.compiler_query(
+            self.compiler.prepare_ctes(needed, self.compiler.where_fields(model), unknown_events=fused), names)
         sigs = self.compiler.signals(model)
         fit, engagement = self.compiler.dimension_sums(
             model, [self.compiler.points(c, sigs.get(c.id, {})) for c in model.criteria])
         where, params = _population(as_of)
+        unknown = ', "__id" IS NULL AS __unknown, "__events", "__no_lead"' if fused else ""
         rows = self.con.sql(
             f"""SELECT {_OUTCOME_AND_MONTH}, {fit.sql("duckdb")} AS fit, {engagement.sql("duckdb")} AS engagement
-                FROM ({prepared}) WHERE {where}""", params=params).fetchnumpy()
+                       {unknown}
+                FROM ({prepared}) WHERE {where}{' OR "__id" IS NULL' if fused else ""}""", params=params).fetchnumpy()
         self.prepare_count += 1
-        # What the population leaves out needs the leads alone: no events, no signals.
-        static = self._static(f"({self.compiler_query(self.compiler.prepare_ctes([], []), [])})", as_of)
+        if fused:
+            rows = self._unknown_events_noted(rows)
         return score_half(model, np.asarray(rows["fit"], np.float64), np.asarray(rows["engagement"], np.float64),
-                          _Population.of(rows["y"], rows["month"], static))
+                          _Population.of(rows["y"], rows["month"], tuple(static)))
+
+    def _unknown_events_noted(self, rows: dict) -> dict:
+        """The population's rows without the rows of unknown ids, whose events go to the warning
+        `Dataset.check_events` would give (ids: those rows but the one of events without an id)."""
+        unknown = np.asarray(rows.pop("__unknown"), bool)
+        events, no_lead = np.asarray(rows.pop("__events")), np.asarray(rows.pop("__no_lead"), bool)
+        self.dataset.note_unknown_events(int(events[unknown].sum()), int((unknown & ~no_lead).sum()))
+        return {k: v[~unknown] for k, v in rows.items()} if unknown.any() else rows
 
     def _population(self, table: str, as_of: datetime | None) -> _Population:
         """What no change of the model alters: outcomes, months, the created_at span, open and
@@ -267,19 +298,22 @@ class Engine:
             where, params = _population(as_of)
             rows = self.con.sql(
                 f"SELECT {_OUTCOME_AND_MONTH} FROM {q(table)} WHERE {where}", params=params).fetchnumpy()
-            self._populations[as_of] = _Population.of(rows["y"], rows["month"], self._static(q(table), as_of))
+            self._populations[as_of] = _Population.of(rows["y"], rows["month"], self._static(q(table), as_of)[:3])
         return self._populations[as_of]
 
-    def _static(self, source: str, as_of: datetime | None) -> tuple[float | None, int, int]:
-        """The created_at span of the population in days, the open leads and the decided leads
-        outside it, over `source` (a prepared table, or a query giving the same columns)."""
+    def _static(self, source: str, as_of: datetime | None) -> tuple[float | None, int, int, int]:
+        """The created_at span of the population in days, the open leads, the decided leads
+        outside it, and its leads without an outcome_at (their as-of is the latest event), over
+        `source` (a prepared table, or a query giving the same columns)."""
         where, params = _population(as_of)
-        c0, c1, open_leads, outside = self.con.execute(
+        c0, c1, open_leads, outside, undated = self.con.execute(
             f"""SELECT min("__created") FILTER (WHERE {where}), max("__created") FILTER (WHERE {where}),
                        count(*) FILTER (WHERE "__outcome" IS NULL),
-                       count(*) FILTER (WHERE "__outcome" IS NOT NULL AND NOT ({where}))
+                       count(*) FILTER (WHERE "__outcome" IS NOT NULL AND NOT ({where})),
+                       count(*) FILTER (WHERE ({where}) AND "__outcome_at" IS NULL)
                 FROM {source}""", params).fetchall()[0]  # fetchall: `sql` refuses to run beside an open result
-        return None if c0 is None else (c1 - c0).total_seconds() / 86400, int(open_leads), int(outside)
+        span = None if c0 is None else (c1 - c0).total_seconds() / 86400
+        return span, int(open_leads), int(outside), int(undated)
 
     def _criterion_points(self, model: Model, table: str, as_of: datetime | None) -> list[np.ndarray]:
         """Each criterion's points per lead of the population, in model order. Only criteria not

@@ -77,6 +77,16 @@ def test_backtest_json_has_the_contract_keys(capsys):
     assert [s["threshold"] for s in r["sweep"]] == sorted((s["threshold"] for s in r["sweep"]), reverse=True)
 
 
+@pytest.mark.parametrize("as_of", [[], ["--as-of", "2025-03-01"]])
+def test_backtest_warns_of_unknown_events_as_loading_does(b2b, as_of, capsys):
+    """A one-off back-test counts the events of unknown leads in its own pass over the events;
+    the warning must read as the loader's check gives it."""
+    assert main(["backtest", FLAGSHIP, LEADS, "--events", EVENTS, "--json", *as_of]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    unknown = [w for w in b2b.warnings if "unknown lead id" in w]
+    assert unknown and warnings[:len(b2b.warnings)] == b2b.warnings
+
+
 def test_backtest_text_report_and_split(capsys):
     assert main(["backtest", FLAGSHIP, LEADS, "--events", EVENTS, "--split-date", "2025-01-01",
                  "--capacity", "200"]) == 0

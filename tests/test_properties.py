@@ -297,7 +297,8 @@ def test_engine_counts_give_the_compiled_scores_counts_after_edits(tmp_path: Pat
                                                                    data: st.DataObject) -> None:
     """`Engine.counts` adds up cached criterion points in numpy; its figures must be exactly those
     of the compiled query's scores, for the first model and after edits, per lead and in a snapshot,
-    and so must a one-off engine's (`once`)."""
+    and so must a one-off engine's (`once`), with the same warnings when it counts the unknown
+    events itself (a data set loaded without the events check)."""
     from scoring.backtest import counts_of, report_from_counts
     from scoring.dataset import load_dataset, parse_mapping
     from scoring.engine import Engine
@@ -310,7 +311,12 @@ def test_engine_counts_give_the_compiled_scores_counts_after_edits(tmp_path: Pat
               csv.QUOTE_ALL)
     write_csv(out / "events.csv", scenario["events"],
               column_order(scenario["events"], event_columns(scenario["model"], emap)), csv.QUOTE_ALL)
-    ds = load_dataset(out / "leads.csv", out / "events.csv", parse_mapping(scenario["mapping"]))
+
+    def load(check_events: bool = True):
+        return load_dataset(out / "leads.csv", out / "events.csv", parse_mapping(scenario["mapping"]),
+                            check_events=check_events)
+
+    ds = load()
     as_of = datetime.fromisoformat(scenario["as_of"]) if scenario["as_of"] else None
     engine = Engine(ds, as_of)
     model = scenario["model"]
@@ -318,11 +324,16 @@ def test_engine_counts_give_the_compiled_scores_counts_after_edits(tmp_path: Pat
         m = validate_model(model, "prop")
         for population in {None, as_of}:
             frame = engine.score(m, explain=False)
-            want = report_from_counts(counts_of(frame, m.threshold, population), m, as_of=population)
-            assert report_from_counts(engine.counts(m, population), m, as_of=population) == want
-            once = Engine(ds, as_of, once=True)  # a command-line back-test: one query, no table
-            assert report_from_counts(once.counts(m, population), m, as_of=population) == want
+            want = report_from_counts(counts_of(frame, m.threshold, population), m, as_of=population,
+                                      warnings=ds.warnings)
+            got = report_from_counts(engine.counts(m, population), m, as_of=population, warnings=ds.warnings)
+            assert got == want
+            unchecked = load(check_events=False)
+            once = Engine(unchecked, as_of, once=True)  # a command-line back-test: one query, no table
+            counts = once.counts(m, population)
+            assert report_from_counts(counts, m, as_of=population, warnings=unchecked.warnings) == want
             once.close()
+            unchecked.con.close()
         model = _edited(model, data.draw)
     engine.close()
     ds.con.close()
