@@ -507,12 +507,14 @@ class Compiler:
 
     # ---- prepare half -----------------------------------------------------------------------
     def prepare_ctes(self, signals: Iterable[Signal], where_fields: Iterable[str], *,
-                     unknown_events: bool = False) -> list[tuple[str, exp.Select]]:
+                     unknown_events: bool = False, decided_only: bool = False) -> list[tuple[str, exp.Select]]:
         """CTEs ending in `__prep`: base columns plus each signal, one row per lead, file order.
 
         `unknown_events` (with event signals): `__prep` also has a row per id that no lead has,
         its base columns NULL and `__events` the number of its events, so one pass over the
-        events both scores and counts what `events_check_select` would."""
+        events both scores and counts what `events_check_select` would. `decided_only`: the
+        events of open leads are left out (their signals are those of a lead without events), for
+        a back-test, whose population they are not in."""
         sigs = {s.name: s for s in signals}
         lead_sigs = [s for s in sigs.values() if s.kind == "lead"]
         ev_sigs = [s for s in sigs.values() if s.kind in ("event", "idle")]
@@ -565,6 +567,9 @@ class Compiler:
             # Unknown ids are judged on every event, as the check does: with or without a time.
             src = "__e0" if unknown_events else "__e"
             in_time: exp.Expression = exp.LT(this=col("__at", src), expression=col("__asof", "__la"))
+            if decided_only:
+                decided = exp.Not(this=exp.Is(this=col("__outcome", "__la"), expression=exp.Null()))
+                in_time = exp.And(this=in_time, expression=decided)
             if unknown_events:
                 in_time = exp.Or(this=exp.Is(this=col("__id", "__la"), expression=exp.Null()), expression=in_time)
             ea = (exp.select(col("__lead", src), col("__type", src), col("__at", src),

@@ -265,8 +265,8 @@ class Engine:
         if not fused:
             self._check_events()
         names = list(dict.fromkeys(s.name for s in needed)) + (["__events", "__no_lead"] if fused else [])
-        prepared = self.compiler_query(
-            self.compiler.prepare_ctes(needed, self.compiler.where_fields(model), unknown_events=fused), names)
+        prepared = self.compiler_query(self.compiler.prepare_ctes(
+            needed, self.compiler.where_fields(model), unknown_events=fused, decided_only=True), names)
         sigs = self.compiler.signals(model)
         fit, engagement = self.compiler.dimension_sums(
             model, [self.compiler.points(c, sigs.get(c.id, {})) for c in model.criteria])
