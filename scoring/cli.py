@@ -41,11 +41,25 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-def dumps(obj: object) -> str:
+def _json(obj: object) -> bytes:
     """JSON with null for undefined figures (orjson writes NaN as null). orjson because a sweep
     has a row per distinct score, and a million of them took the standard library seconds."""
-    return orjson.dumps(obj, default=_json_default,
-                        option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS).decode("utf-8")
+    return orjson.dumps(obj, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+def dumps(obj: object) -> str:
+    return _json(obj).decode("utf-8")
+
+
+def write_json(obj: dict, written: dict[str, bytes]) -> None:
+    """`obj` as one JSON object on standard output, with the members in `written` (their values
+    already JSON text) added at the end: written as bytes, tens of megabytes are not decoded
+    into text only to be encoded again."""
+    head = _json(obj)  # {...}
+    members = b",".join(_json(key) + b":" + text for key, text in written.items())
+    sys.stdout.flush()
+    sys.stdout.buffer.write(head[:-1] + (b"," if obj and members else b"") + members + b"}\n")
+    sys.stdout.buffer.flush()
 
 
 def _load(args: argparse.Namespace, *, check_events: bool = True):
@@ -90,7 +104,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from scoring.backtest import report_from_counts, split_report
+    from scoring.backtest import Curve, report_from_counts, split_report
     from scoring.engine import Engine
     from scoring.report_text import render_backtest
 
@@ -99,13 +113,17 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     model, ds = _load(args, check_events=split is not None)
     as_of = parse_date(args.as_of)
     engine = Engine(ds, as_of, once=split is None)  # the split scores the leads again
-    result = report_from_counts(engine.counts(model, as_of), model, as_of=as_of, warnings=ds.warnings,
-                                capacity=args.capacity, target_precision=args.target_precision,
-                                extras=not args.json or args.full)
+    counts = engine.counts(model, as_of)
+    result = report_from_counts(counts, model, as_of=as_of, warnings=ds.warnings, capacity=args.capacity,
+                                target_precision=args.target_precision, extras=not args.json or args.full,
+                                sweep=not args.json)
     if split is not None:
         frame = engine.score(model, explain=False)
         result["split"] = split_report(frame, model, split, as_of=as_of, extras=False)
-    print(dumps(result) if args.json else render_backtest(result, model))
+    if args.json:  # the sweep, a row per distinct score, written by DuckDB (Curve.sweep_json)
+        write_json(result, {"sweep": Curve.from_counts(counts.score, counts.pos, counts.neg).sweep_json()})
+    else:
+        print(render_backtest(result, model))
     return 0
 
 

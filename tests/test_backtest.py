@@ -174,3 +174,19 @@ def test_the_engine_s_aggregated_path_gives_the_frame_path_s_report(b2b, flagshi
     by_frame = report(Engine(b2b, as_of).score(flagship), flagship, as_of=as_of)
     assert by_counts == by_frame
     assert by_counts["volume_by_month"] and by_counts["calibration"]
+
+
+@pytest.mark.parametrize("scores,outcomes", [
+    ([10, 10, 5, 5, 5, -3.5, 0.0, -0.0], [1, 0, 1, 1, 0, 0, 1, 0]),  # ties, a negative, both zeros
+    ([1, 2, 3], [0, 0, 0]),  # no positives: recall is null
+    ([1, 2, 3], [1, 1, 1]),  # no negatives
+    ([], []),
+    ([0.1 + 0.2, 1e-05, 2.5e20, 1 / 3, -1e-300], [1, 0, 1, 0, 1]),  # numbers whose text is long or odd
+])
+def test_sweep_as_json_text_is_the_sweep(scores, outcomes):
+    """The command line writes the sweep with DuckDB (`Curve.sweep_json`): the same rows, the
+    same numbers to the last bit, null where the list has None."""
+    import json
+
+    curve = Curve.of(np.array(scores, float), np.array(outcomes, np.int64))
+    assert json.loads(curve.sweep_json()) == curve.sweep()
