@@ -232,9 +232,10 @@ class Engine:
     def counts(self, model: Model, population_as_of: datetime | None = None) -> Counts:
         """The back-test population as aggregates, computed again only where the model changed.
 
-        Each criterion's points per lead come from the compiler's own expression, run by DuckDB
-        once and kept, keyed by the criterion as written: moving one weight costs one column of
-        SQL, not all of them. numpy adds them up and counts (`score_half`); sorting a million
+        Each criterion's points per lead come from the compiler's own expression, evaluated in
+        numpy on the kept signal columns (or run by DuckDB where it must be) and kept, keyed by
+        the criterion as written: moving one weight costs one criterion's points, not all of
+        them, and no query. numpy adds them up and counts (`score_half`); sorting a million
         doubles is several times cheaper than a GROUP BY over hundreds of thousands of distinct
         decayed scores.
         """
