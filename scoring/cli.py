@@ -57,9 +57,14 @@ def write_json(obj: dict, written: dict[str, bytes]) -> None:
     into text only to be encoded again."""
     head = _json(obj)  # {...}
     members = b",".join(_json(key) + b":" + text for key, text in written.items())
+    data = head[:-1] + (b"," if obj and members else b"") + members + b"}\n"
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # standard output replaced by a text stream (a caller capturing it)
+        sys.stdout.write(data.decode("utf-8"))
+        return
     sys.stdout.flush()
-    sys.stdout.buffer.write(head[:-1] + (b"," if obj and members else b"") + members + b"}\n")
-    sys.stdout.buffer.flush()
+    binary.write(data)
+    binary.flush()
 
 
 def _load(args: argparse.Namespace, *, check_events: bool = True):
