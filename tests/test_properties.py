@@ -322,18 +322,18 @@ def test_engine_counts_give_the_compiled_scores_counts_after_edits(tmp_path: Pat
     model = scenario["model"]
     for _ in range(3):
         m = validate_model(model, "prop")
+        unchecked = load(check_events=False)
         for population in {None, as_of}:
             frame = engine.score(m, explain=False)
             want = report_from_counts(counts_of(frame, m.threshold, population), m, as_of=population,
                                       warnings=ds.warnings)
             got = report_from_counts(engine.counts(m, population), m, as_of=population, warnings=ds.warnings)
             assert got == want
-            unchecked = load(check_events=False)
             once = Engine(unchecked, as_of, once=True)  # a command-line back-test: one query, no table
             counts = once.counts(m, population)
             assert report_from_counts(counts, m, as_of=population, warnings=unchecked.warnings) == want
             once.close()
-            unchecked.con.close()
+        unchecked.con.close()
         model = _edited(model, data.draw)
     engine.close()
     ds.con.close()
