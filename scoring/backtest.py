@@ -100,6 +100,8 @@ class Curve:
 
         import duckdb
 
+        from scoring.sql import quote_literal
+
         qualified = self.cum_pos + self.cum_neg
         con = duckdb.connect()
         try:
@@ -110,7 +112,7 @@ class Curve:
                 path = Path(folder) / "sweep.json"
                 con.execute(f"""COPY (SELECT threshold, qualified, caught / greatest(qualified, 1) AS precision,
                                              CAST({recall} AS DOUBLE) AS recall FROM sweep ORDER BY i)
-                                TO '{path}' (FORMAT json, ARRAY true)""")
+                                TO {quote_literal(str(path))} (FORMAT json, ARRAY true)""")
                 return path.read_bytes()
         finally:
             con.close()
