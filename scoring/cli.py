@@ -55,15 +55,16 @@ def write_json(obj: dict, written: dict[str, bytes]) -> None:
     """`obj` as one JSON object on standard output, with the members in `written` (their values
     already JSON text) added at the end: written as bytes, tens of megabytes are not decoded
     into text only to be encoded again."""
-    head = _json(obj)  # {...}
-    members = b",".join(_json(key) + b":" + text for key, text in written.items())
-    data = head[:-1] + (b"," if obj and members else b"") + members + b"}\n"
+    parts = [_json(obj)[:-1]]  # {... without its closing brace
+    for key, text in written.items():
+        parts += [b"," if len(parts) > 1 or obj else b"", _json(key), b":", text]
+    parts.append(b"}\n")
     binary = getattr(sys.stdout, "buffer", None)
     if binary is None:  # standard output replaced by a text stream (a caller capturing it)
-        sys.stdout.write(data.decode("utf-8"))
+        sys.stdout.write(b"".join(parts).decode("utf-8"))
         return
     sys.stdout.flush()
-    binary.write(data)
+    binary.writelines(parts)  # no copy of the megabytes into one string
     binary.flush()
 
 
