@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from scoring.compiler import WHITESPACE
 from scoring.engine import Engine
 from scoring.errors import ModelError
 from scoring.evidence import iv_strength
@@ -43,7 +42,7 @@ from scoring.signals import (
     period_order,
     separation,
 )
-from scoring.sql import q
+from scoring.sql import WHITESPACE, q
 
 DEFAULT_PDO = 10.0
 MAX_EVENT_CANDIDATES = 40

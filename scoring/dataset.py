@@ -22,7 +22,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from scoring.errors import DataError
-from scoring.sql import q, quote_literal
+from scoring.sql import col, q, quote_literal, trimmed
 
 DEFAULT_POSITIVE = ["1", "true", "yes", "won", "converted"]
 MAX_ERRORS_SHOWN = 5
@@ -468,9 +468,11 @@ def read_table(con: duckdb.DuckDBPyConnection, path: str | Path, table: str,
     return cols
 
 
-def _text(column: str) -> str:
-    """A cell as trimmed text, NULL when blank: what 'the cell holds something' means."""
-    return f"NULLIF(TRIM(CAST({q(column)} AS VARCHAR)), '')"
+def cell_text(column: str) -> str:
+    """A cell as text without surrounding white space, NULL when blank: what 'the cell holds
+    something' means, trimmed as the compiler trims (`sql.trimmed`), so that a lead id the
+    loader finds unique is unique when scored."""
+    return f"NULLIF({trimmed(col(column)).sql('duckdb')}, '')"
 
 
 def _timestamp_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> tuple[str, str]:
@@ -487,7 +489,7 @@ def _timestamp_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> 
         return f"CAST({col} AS TIMESTAMP)", "timestamp with time zone"
     if ctype.startswith(("TIMESTAMP", "DATE")):
         return f"CAST({col} AS TIMESTAMP)", "timestamp"
-    text = _text(column)
+    text = cell_text(column)
     iso = f"TRY_CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
     def layouts(fmts: list[str]) -> str:
@@ -523,7 +525,7 @@ def _normalise_timestamps(con: duckdb.DuckDBPyConnection, table: str, columns: l
         typed = layout.startswith("timestamp")  # a typed column holds dates or nothing
         if typed and not con.execute(f"SELECT max({expr}) > {future} FROM {q(table)}").fetchall()[0][0]:
             continue  # nothing ahead: the file's statistics say so, without reading a row
-        not_date = "0" if typed else f"count(*) FILTER (WHERE t IS NULL AND {_text(c)} IS NOT NULL)"
+        not_date = "0" if typed else f"count(*) FILTER (WHERE t IS NULL AND {cell_text(c)} IS NOT NULL)"
         bad, ahead, latest = con.execute(
             f"SELECT {not_date}, count(*) FILTER (WHERE t > {future}), max(t) "
             f"FROM (SELECT {q(c)}, {expr} AS t FROM {q(table)})"
@@ -533,7 +535,7 @@ def _normalise_timestamps(con: duckdb.DuckDBPyConnection, table: str, columns: l
         # Only now pay for numbering the rows, to say where the first problem is.
         first_bad, first_ahead = con.execute(
             f"SELECT min(rn) FILTER (WHERE t IS NULL AND p IS NOT NULL), min(rn) FILTER (WHERE t > {future}) "
-            f"FROM (SELECT row_number() OVER () AS rn, {_text(c)} AS p, {expr} AS t FROM {q(table)})"
+            f"FROM (SELECT row_number() OVER () AS rn, {cell_text(c)} AS p, {expr} AS t FROM {q(table)})"
         ).fetchone()
         if bad:
             warnings.append(
@@ -574,7 +576,7 @@ def _role(name: str | None, columns: list[str], source: str, role: str, required
 
 def _check_ids(con: duckdb.DuckDBPyConnection, id_col: str, source: str) -> None:
     """Missing or duplicate ids are input errors: a score must belong to exactly one lead."""
-    idv = _text(id_col)
+    idv = cell_text(id_col)
     present, distinct, rows = con.execute(f"SELECT count(v), count(DISTINCT v), count(*) FROM (SELECT {idv} AS v "
                                           "FROM leads)").fetchone()
     if present == distinct == rows:
@@ -712,7 +714,7 @@ def peek(path: str | Path, name: str | None = None) -> Peek:
         raise DataError(f"{name or path}: has a header but no rows")
     distinct, values, unique, dates = {}, {}, {}, {}
     con.execute("CREATE TABLE s AS SELECT * FROM t LIMIT 50000")
-    texts = [_text(c) for c in cols]
+    texts = [cell_text(c) for c in cols]
     stats = con.execute("SELECT " + ", ".join(
         f"count(DISTINCT {t}), count({t}), count(TRY_CAST({t} AS DOUBLE))" for t in texts) + " FROM s").fetchone()
     for i, c in enumerate(cols):

@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.compiler import WHITESPACE
-from scoring.dataset import Dataset
+from scoring.dataset import Dataset, cell_text
 from scoring.signals import fmt_number
-from scoring.sql import q, quote_literal
+from scoring.sql import WHITESPACE, q
 
 MIN_GROUP = 30          # leads a map key or band needs to get its own points
 MIN_GROUP_SHARE = 0.01  # ... and this share of the leads it is cut on
@@ -71,10 +70,9 @@ def _read_columns(ds: Dataset, columns: list[str]) -> dict[str, ColumnValues]:
     """One query for all the columns asked for."""
     if not columns:
         return {}
-    ws = quote_literal(WHITESPACE)
     parts = []
     for i, c in enumerate(columns):
-        t = f"NULLIF(trim(CAST({q(c)} AS VARCHAR), {ws}), '')"
+        t = cell_text(c)
         parts.append(f"{t} AS {q(f't{i}')}, lower({t}) AS {q(f'l{i}')}, TRY_CAST({t} AS DOUBLE) AS {q(f'n{i}')}")
     res = ds.con.cursor().execute(f"SELECT {', '.join(parts)} FROM leads").fetchnumpy()
     na = sorted({v.strip(WHITESPACE).lower() for v in ds.roles.na_values})

@@ -42,6 +42,9 @@ def data_files() -> dict[str, bytes]:
         "repeated_header.csv": b"lead_id,converted,name,email,Email\nL1,yes,a,a@x.org,b@y.org\nL2,no,b,c@x.org,\n",
         "duplicate_ids.csv": b"lead_id,converted,name\nL1,yes,a\nL2,no,b\nL1,no,c\n",
         "empty_id.csv": b"lead_id,converted,name\nL1,yes,a\n  ,no,b\nL3,no,c\n",
+        # Ids are compared trimmed of tabs too, as scoring compares them.
+        "duplicate_ids_tab.csv": b'lead_id,converted,name\nL1,yes,a\nL2,no,b\n"L1\t",no,c\n',
+        "empty_id_tab.csv": b'lead_id,converted,name\nL1,yes,a\n"\t",no,b\nL3,no,c\n',
         "no_id.csv": b"id,converted,name\n1,yes,a\n2,no,b\n",
         "no_outcome.csv": b"lead_id,name,city\nL1,a,Lyon\nL2,b,Graz\n",
         "one_class.csv": b"lead_id,converted,name\nL1,yes,a\nL2,yes,b\nL3,yes,c\n",
