@@ -190,3 +190,16 @@ def test_sweep_as_json_text_is_the_sweep(scores, outcomes):
 
     curve = Curve.of(np.array(scores, float), np.array(outcomes, np.int64))
     assert json.loads(curve.sweep_json()) == curve.sweep()
+
+
+def test_sweep_as_json_keeps_its_order_over_many_rows():
+    """Half a million distinct scores: DuckDB scans them in several threads and must still write
+    the rows in the sweep's order (it is told to keep insertion order, not to sort)."""
+    import orjson
+
+    rng = np.random.default_rng(7)
+    scores = rng.permutation(600_000).astype(float) / 7
+    curve = Curve.of(scores, (rng.random(len(scores)) < 0.2).astype(np.int64))
+    rows = orjson.loads(curve.sweep_json())
+    assert [r["threshold"] for r in rows] == curve.thresholds.tolist()
+    assert [r["qualified"] for r in rows] == (curve.cum_pos + curve.cum_neg).tolist()

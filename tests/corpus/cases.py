@@ -80,7 +80,8 @@ DATA_CASES: list[DataCase] = [
              error="empty_id.csv: column 'lead_id' (lead id) is empty in 1 row(s), first at data row 2",
              app_select={"map_id": "lead_id"}),
     DataCase("duplicate_ids_by_a_tab", "duplicate_ids_tab.csv",
-             error="duplicate_ids_tab.csv: column 'lead_id' (lead id) has 1 duplicate id(s): 'L1' 2 times (data rows 1, 3)",
+             error=("duplicate_ids_tab.csv: column 'lead_id' (lead id) has 1 duplicate id(s): "
+                    "'L1' 2 times (data rows 1, 3)"),
              app_select={"map_id": "lead_id"}),
     DataCase("tab_as_id", "empty_id_tab.csv",
              error="empty_id_tab.csv: column 'lead_id' (lead id) is empty in 1 row(s), first at data row 2",
