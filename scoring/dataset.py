@@ -480,15 +480,15 @@ def _timestamp_expr(con: duckdb.DuckDBPyConnection, table: str, column: str) -> 
 
     Returns (expression, layout description).
     """
-    col = q(column)
+    quoted = q(column)
     ctype = con.execute(
         "SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
         [table, column],
     ).fetchone()[0].upper()
     if ctype.startswith("TIMESTAMP WITH TIME ZONE") or ctype == "TIMESTAMPTZ":
-        return f"CAST({col} AS TIMESTAMP)", "timestamp with time zone"
+        return f"CAST({quoted} AS TIMESTAMP)", "timestamp with time zone"
     if ctype.startswith(("TIMESTAMP", "DATE")):
-        return f"CAST({col} AS TIMESTAMP)", "timestamp"
+        return f"CAST({quoted} AS TIMESTAMP)", "timestamp"
     text = cell_text(column)
     iso = f"TRY_CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
