@@ -298,21 +298,22 @@ def add_criterion_form() -> None:
     common.section_error("__new__")
 
 
-GROUPS = {
-    "fit": f"Fit ({sum(c.dim == 'fit' for c in m.criteria)})",
-    "engagement": f"Engagement ({sum(c.dim == 'engagement' for c in m.criteria)})",
-    "add": "Add a criterion",
-}
+# Fixed labels: a count in a label would change the widget when a criterion is removed, and
+# Streamlit would then forget which group was shown (the next click landing on another group).
+GROUPS = {"fit": "Fit", "engagement": "Engagement", "add": "Add a criterion"}
+ABOUT = {"fit": "Who the lead is: role, company, country, budget. Negative points for students, competitors, "
+                "free mail.",
+         "engagement": "What the lead did: events (with windows, caps and decay) and silence."}
 # One group at a time: a page of 150 widgets is slow on a projector laptop.
 group = st.radio("Show", list(GROUPS), format_func=GROUPS.get, horizontal=True, key="criteria_group",
                  label_visibility="collapsed")
-if group == "fit":
-    st.caption("Who the lead is: role, company, country, budget. Negative points for students, competitors, "
-               "free mail.")
-elif group == "engagement":
-    st.caption("What the lead did: events (with windows, caps and decay) and silence.")
-for c in m.criteria:
-    if c.dim == group:
-        render(c)
-if group == "add":
+shown = [c for c in m.criteria if c.dim == group]
+if group in ABOUT:
+    st.caption(f"{ABOUT[group]} {len(shown)} {'criterion' if len(shown) == 1 else 'criteria'}.")
+for c in shown:
+    render(c)
+if group == "add" or not shown:
+    if group != "add":
+        st.info(f"This model has no {GROUPS[group].lower()} criteria yet: add one here, or start from a template "
+                "above.")
     add_criterion_form()

@@ -19,6 +19,10 @@ def decided(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[frame["__outcome"].notna()]
 
 
+EVIDENCE_COLUMNS = ["id", "label", "type", "dimension", "owner", "enabled", "hits", "decided_hits", "hit_share",
+                    "rate_hit", "rate_miss", "lift", "iv", "mean_points"]
+
+
 def criterion_evidence(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
     """Per criterion: leads it hits (non-zero points), and conversion of hit vs missed leads.
 
@@ -45,7 +49,7 @@ def criterion_evidence(frame: pd.DataFrame, model: Model) -> pd.DataFrame:
             "iv": _iv(y, hit, pos, neg),
             "mean_points": float(pts[hit].mean()) if n_hit else 0.0,
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=EVIDENCE_COLUMNS)  # the columns even for a model without criteria
 
 
 def _iv(y: np.ndarray, hit: np.ndarray, pos: float, neg: float) -> float | None:
@@ -70,7 +74,7 @@ def breakdown(row: pd.Series, model: Model) -> pd.DataFrame:
     """One lead's points per criterion, in model order, for the waterfall."""
     rows = [{"id": c.id, "criterion": c.title, "dimension": c.dim, "points": float(row[c.id]),
              "owner": c.owner or "", "enabled": c.enabled} for c in model.criteria]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["id", "criterion", "dimension", "points", "owner", "enabled"])
 
 
 def lead_events(engine: Engine, model: Model, lead_id: str, as_of: datetime) -> pd.DataFrame:

@@ -295,3 +295,34 @@ def test_a_real_data_set_with_its_starter_model():
     at.switch_page("pages/backtest.py").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert float(metric(at, "AUC")) > 0.7
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_model_without_criteria_renders_on_every_page(page):
+    """An imported model may have no criteria yet (it is valid): every page shows it, none fails,
+    and Criteria still offers to add one."""
+    at = start()
+    empty = at.session_state[session.MODEL].model_copy(update={"criteria": []})
+    session.replace_model(at.session_state, empty)
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page == "pages/criteria.py":
+        assert any("Add" in (e.label or "") for e in at.button), "the form to add a criterion is there"
+
+
+def test_removing_a_criterion_keeps_the_group_on_screen():
+    """Two Removes in a row on the engagement group take two engagement criteria: the group shown
+    does not fall back to fit after the first (the second click would then take a fit criterion)."""
+    at = start("pages/criteria.py")
+    at.radio(key="criteria_group").set_value("engagement").run()
+    model = at.session_state[session.MODEL]
+    fit = [c.id for c in model.criteria if c.dim == "fit"]
+    first, second = [c.id for c in model.criteria if c.dim == "engagement"][:2]
+    for cid in (first, second):
+        rev = session.revision(at.session_state)
+        at.button(key=f"c{rev}_{cid}_remove").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.radio(key="criteria_group").value == "engagement"
+    after = at.session_state[session.MODEL]
+    assert [c.id for c in after.criteria if c.dim == "fit"] == fit
+    assert first not in [c.id for c in after.criteria] and second not in [c.id for c in after.criteria]

@@ -7,6 +7,7 @@ Screenshots land in test-artifacts/screenshots/ for a person to look at.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -226,3 +227,33 @@ def test_7_pages_on_uploaded_data_show_messages_not_tracebacks(ui):
         goto(page, title)
         shot(page, name)
     print("interaction timings:", TIMINGS)
+
+
+def _group_caption(pg: Page) -> str:
+    return pg.locator("[data-testid='stMain'] [data-testid='stCaptionContainer']",
+                      has_text=re.compile("Who the lead is|What the lead did")).first.inner_text()
+
+
+def test_8_remove_twice_stays_in_the_group(ui):
+    """Removing a criterion must not switch the page to another group: the next Remove in the
+    same place would delete a criterion of that group instead."""
+    page = ui
+    goto(page, "Criteria")
+    page.locator(".st-key-criteria_group").get_by_text("Fit").click()
+    settle(page)
+    fit_before = _group_caption(page)
+    page.locator(".st-key-criteria_group").get_by_text("Engagement").click()
+    settle(page)
+    counts = [int(re.search(r"(\d+) criteri", _group_caption(page)).group(1))]
+    for _ in range(2):
+        page.locator("[class*='st-key-c'][class*='_remove'] button").first.click()
+        settle(page)
+        no_exception(page)
+        caption = _group_caption(page)
+        assert caption.startswith("What the lead did"), caption
+        counts.append(int(re.search(r"(\d+) criteri", caption).group(1)))
+    assert counts == [counts[0], counts[0] - 1, counts[0] - 2]
+    page.locator(".st-key-criteria_group").get_by_text("Fit").click()
+    settle(page)
+    assert _group_caption(page) == fit_before
+    shot(page, "8_criteria_removed")
