@@ -147,14 +147,17 @@ c1.download_button("Model file (JSON)", dump_model(m, "json"), f"{slug}.json", "
 c2.download_button("Model file (YAML)", dump_model(m, "yaml"), f"{slug}.yaml", "application/yaml", key="dl_yaml")
 dialect = c3.selectbox("SQL dialect", DIALECTS, key="sql_dialect", label_visibility="collapsed")
 roles = ds.roles
-compiler = Compiler(roles, ds.lead_columns, ds.event_columns, dialect=dialect, with_outcome=False,
-                    as_of=state.get(session.AS_OF))
+# Without an events file, a `where` column is not judged against it (as the Criteria page does not):
+# the SQL reads it from the warehouse's events as the model names it.
+compiler = Compiler(roles, ds.lead_columns, ds.event_columns if ds.has_events else None, dialect=dialect,
+                    with_outcome=False, as_of=state.get(session.AS_OF))
 sql = None
 try:
     sql = compiler.sql(m) + ";\n"
     c3.download_button(f"Warehouse SQL ({dialect})", sql, f"{slug}.{dialect}.sql", "application/sql", key="dl_sql")
 except LeadScoreError as exc:
-    c3.error(str(exc))
+    c3.caption("No SQL: see below.")
+    st.error(f"The SQL cannot be written for this data: {exc}")  # full width: a list of criteria is long
 frame = common.scored()
 if frame is not None:
     out = as_output(frame, m, explain=True)
