@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from pages import common
 from scoring import session
@@ -24,6 +25,20 @@ NONE = "(none)"
 
 st.title("Data")
 state = st.session_state
+LEADS_MAP_KEYS = ("map_id", "map_outcome", "map_positive", "map_created", "map_outcome_at", "map_na")
+EVENTS_MAP_KEYS = ("map_ev_lead", "map_ev_type", "map_ev_at")
+
+
+def forget_mapping_of_other_files(leads_up: UploadedFile | None, events_up: UploadedFile | None) -> None:
+    """A new file gets its own guesses: the choices made for the last one (its outcome column, the
+    values that meant converted) would otherwise stay in the form and misread this one."""
+    for up, keys, seen in ((leads_up, LEADS_MAP_KEYS, "mapped_leads_file"),
+                           (events_up, EVENTS_MAP_KEYS, "mapped_events_file")):
+        file_id = up.file_id if up is not None else None
+        if state.get(seen) != file_id:
+            for key in keys:
+                state.pop(key, None)
+            state[seen] = file_id
 current = session.source(state)
 
 
@@ -92,6 +107,7 @@ else:
                                 key="leads_upload")
     events_up = c2.file_uploader("Events file (optional, many rows per lead)",
                                  type=["csv", "txt", "xlsx", "xls", "parquet"], key="events_upload")
+    forget_mapping_of_other_files(leads_up, events_up)
     if leads_up is not None:
         leads_path, lp = stored_and_peeked(leads_up, c1)
         ep, events_path = None, None

@@ -749,7 +749,8 @@ def guess_leads_mapping(p: Peek) -> dict:
 
     def looks_like_outcome(c: str) -> bool:
         vals = {v.strip().lower() for v in p.values[c]}
-        return 1 <= p.distinct[c] <= 3 and bool(vals) and (vals <= boolish or len(vals) == 2)
+        # Outcome words only (yes/no/won/lost..., however many of them), or two values of any kind.
+        return bool(vals) and (vals <= boolish or (p.distinct[c] <= 3 and len(vals) == 2))
 
     named = [c for c in _named(p.columns, OUTCOME_NAMES) if looks_like_outcome(c)]
     twos = [c for c in p.columns if looks_like_outcome(c) and {v.lower() for v in p.values[c]} <= boolish]

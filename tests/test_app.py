@@ -329,3 +329,20 @@ def test_removing_a_criterion_keeps_the_group_on_screen():
     after = at.session_state[session.MODEL]
     assert [c.id for c in after.criteria if c.dim == "fit"] == fit
     assert first not in [c.id for c in after.criteria] and second not in [c.id for c in after.criteria]
+
+
+def test_a_new_upload_gets_its_own_mapping_guesses():
+    """The choices made for one file do not stay in the form for the next: here the second file's
+    'won' would have been read as lost with the first file's 'yes' as the only converted value."""
+    at = start("pages/data.py")
+    at.radio(key="data_choice").set_value("upload").run()
+    upload(at, "leads_upload", "first.csv", b"lead_id,converted\nA1,yes\nA2,no\nA3,yes\n")
+    assert at.multiselect(key="map_positive").value == ["yes"]
+    second = b"lead_id,converted\nB1,yes\nB2,no\nB3,won\nB4,lost\nB5,\n"
+    upload(at, "leads_upload", "second.csv", second)
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="map_outcome").value == "converted"
+    assert sorted(at.multiselect(key="map_positive").value) == ["won", "yes"]
+    at.button(key="load_upload").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert metric(at, "Converted") == "2"
