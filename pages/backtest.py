@@ -89,8 +89,11 @@ cards[2].metric("Qualified / month", common.num(cons["qualified_per_month"]))
 cards[3].metric("Precision", common.pct(at["precision"]), help="Conversion rate of qualified leads")
 cards[4].metric("Recall", common.pct(at["recall"]), help="Share of all conversions the threshold catches")
 cards[5].metric("Lift", common.num(at["lift"], 2), help="Precision / base conversion rate")
-st.caption(f"{common.num(r['leads'])} decided leads over {months:.1f} months, base rate {common.pct(r['base_rate'])}; "
-           f"{common.num(cons['conversions_missed'])} conversions score below the threshold.")
+span = (f"over {months:.1f} months" if months else
+        "(no created_at dates, so no figures a month: the qualified count is the whole history's)")
+st.caption(f"{common.num(r['leads'])} decided leads {span}, base rate {common.pct(r['base_rate'])}; "
+           f"{common.num(at['qualified'])} qualified, {common.num(cons['conversions_missed'])} conversions score "
+           "below the threshold.")
 for w in r["warnings"]:
     st.warning(w, icon=":material/warning:")
 
@@ -106,7 +109,9 @@ def show_consequences(found: float | None, none_message: str, key: str) -> None:
     if c is None:
         st.info(none_message)
         return
-    st.caption(f"Threshold **{c['threshold']:g}** → {c['qualified_per_month']:,.0f} leads/month, "
+    volume = (f"{c['qualified_per_month']:,.0f} leads/month" if c["qualified_per_month"] is not None
+              else f"{c['qualified']:,} leads in all")
+    st.caption(f"Threshold **{c['threshold']:g}** → {volume}, "
                f"{common.pct(c['precision'])} convert, {common.pct(c['recall'])} of conversions caught.")
     st.button("Set this threshold", key=key, on_click=set_threshold, args=(c["threshold"],))
 
@@ -115,8 +120,11 @@ with b1.container(border=True):
     st.markdown("**Sales capacity**")
     cap = st.number_input("Sales can take N leads a month", min_value=1.0, value=300.0, step=10.0, format="%g",
                           key="capacity")
-    show_consequences(threshold_for_capacity(curve, cap, months), "Even the highest score hands over more leads "
-                      "than that.", "capacity_apply")
+    if months is None:
+        st.info("Counting leads a month needs the leads' created_at dates; map that column on the Data page.")
+    else:
+        show_consequences(threshold_for_capacity(curve, cap, months), "Even the highest score hands over more "
+                          "leads than that.", "capacity_apply")
 with b2.container(border=True):
     st.markdown("**Target conversion rate**")
     target = st.number_input("Qualified leads should convert at (%)", min_value=1.0, max_value=100.0, value=30.0,
@@ -129,7 +137,8 @@ with tabs[0]:
     common.chart(distribution_chart(pop, m.threshold, "Scores of converted vs lost leads (dashed: threshold)"))
 with tabs[1]:
     common.chart(sweep_chart(r["sweep"], months, m.threshold))
-    common.chart(volume_chart(r["sweep"], months, m.threshold))
+    if months:
+        common.chart(volume_chart(r["sweep"], months, m.threshold))
 with tabs[2]:
     common.chart(calibration_chart(r["calibration"]))
     st.caption("Bars: share of the band's leads that converted; black lines: 95% interval (Wilson).")

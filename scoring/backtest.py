@@ -266,14 +266,15 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def months_span(created: pd.Series) -> float:
-    """Months covered by a population's created_at (at least one)."""
+def months_span(created: pd.Series) -> float | None:
+    """Months covered by a population's created_at (at least one); None without dates: then no
+    figure is given a month, rather than the whole history passed off as one month."""
     c = created.dropna()
     return _months((c.max() - c.min()).total_seconds() / 86400 if len(c) else None)
 
 
-def _months(days: float | None) -> float:
-    return 1.0 if days is None else max(1.0, days / 30.4375)
+def _months(days: float | None) -> float | None:
+    return None if days is None else max(1.0, days / 30.4375)
 
 
 def volume_by_month(counts: Counts) -> list[dict]:
@@ -293,7 +294,7 @@ def at_threshold(curve: Curve, threshold: float, base_rate: float | None) -> dic
             "lift": None if precision is None or not base_rate else precision / base_rate}
 
 
-def consequences(curve: Curve, threshold: float | None, months: float) -> dict | None:
+def consequences(curve: Curve, threshold: float | None, months: float | None) -> dict | None:
     """What a threshold means for sales: leads a month, hit rate, catch rate, misses."""
     if threshold is None:
         return None
@@ -301,12 +302,16 @@ def consequences(curve: Curve, threshold: float | None, months: float) -> dict |
     qualified = 0 if i < 0 else int(curve.cum_pos[i] + curve.cum_neg[i])
     caught = 0 if i < 0 else int(curve.cum_pos[i])
     return {"threshold": float(threshold), "qualified": qualified,
-            "qualified_per_month": qualified / months, "precision": _div(caught, qualified),
+            "qualified_per_month": None if months is None else qualified / months,
+            "precision": _div(caught, qualified),
             "recall": _div(caught, curve.pos), "conversions_missed": curve.pos - caught}
 
 
-def threshold_for_capacity(curve: Curve, per_month: float, months: float) -> float | None:
-    """The lowest threshold that hands sales at most `per_month` leads a month."""
+def threshold_for_capacity(curve: Curve, per_month: float, months: float | None) -> float | None:
+    """The lowest threshold that hands sales at most `per_month` leads a month (None without
+    created_at dates, which a month needs)."""
+    if months is None:
+        return None
     qualified = (curve.cum_pos + curve.cum_neg) / months
     ok = np.nonzero(qualified <= per_month)[0]
     return None if len(ok) == 0 else float(curve.thresholds[ok[-1]])

@@ -60,18 +60,18 @@ def distribution_chart(frame: pd.DataFrame, threshold: float, title: str = "Scor
     return _style(alt.layer(bars, rule).properties(height=300), title)
 
 
-def sweep_data(sweep: list[dict], months: float, points: int = 400) -> pd.DataFrame:
+def sweep_data(sweep: list[dict], months: float | None, points: int = 400) -> pd.DataFrame:
     """The sweep as a frame; thousands of distinct decayed scores are thinned to `points` rows."""
     if len(sweep) > points:
         sweep = [sweep[i] for i in np.linspace(0, len(sweep) - 1, points).astype(int)]
     df = pd.DataFrame(sweep)
     if df.empty:
         return pd.DataFrame(columns=["threshold", "measure", "value"])
-    df["per_month"] = df["qualified"] / months
+    df["per_month"] = df["qualified"] / months if months else np.nan  # no created_at: no month
     return df
 
 
-def sweep_chart(sweep: list[dict], months: float, threshold: float) -> alt.LayerChart:
+def sweep_chart(sweep: list[dict], months: float | None, threshold: float) -> alt.LayerChart:
     """Precision and recall against the threshold, the current threshold as a dashed rule."""
     df = _sweep_frame(sweep, months, threshold)
     rates = df.melt(id_vars=["threshold"], value_vars=["precision", "recall"], var_name="measure",
@@ -97,7 +97,7 @@ def volume_chart(sweep: list[dict], months: float, threshold: float) -> alt.Laye
     return _style(alt.layer(area, _rule(threshold)).properties(height=200), "Monthly volume handed to sales")
 
 
-def _sweep_frame(sweep: list[dict], months: float, threshold: float) -> pd.DataFrame:
+def _sweep_frame(sweep: list[dict], months: float | None, threshold: float) -> pd.DataFrame:
     df = sweep_data(sweep, months)
     if df.empty:  # no decided leads: an empty chart, not an error
         df = pd.DataFrame({"threshold": [threshold], "qualified": [0], "precision": [None], "recall": [None],

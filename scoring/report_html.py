@@ -99,7 +99,7 @@ def render_report(model: Model, frame: pd.DataFrame, report: dict, *, data_label
                   version: str | None = None, note: str | None = None, author: str | None = None) -> str:
     """The whole report as one HTML string."""
     at, cons = report["at_threshold"], report.get("consequences") or {}
-    months = report.get("months") or 1.0
+    months = report.get("months")  # None without created_at dates: no figure a month
     pop = frame.loc[frame["__outcome"].notna()]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(model.name)}: scoring decision</title>",
@@ -119,8 +119,9 @@ def render_report(model: Model, frame: pd.DataFrame, report: dict, *, data_label
     out += [f"<div class='card'><div class='v'>{v}</div><div class='l'>{_esc(label)}</div></div>" for label, v in cards]
     out.append("</div>")
     out.append(f"<p>Back-tested on {_num(report['leads'])} decided leads ({_num(report['converted'])} converted, "
-               f"base rate {_pct(report['base_rate'])}) over {months:.1f} months; "
-               f"{_num(cons.get('conversions_missed'))} conversions score below the threshold.</p>")
+               f"base rate {_pct(report['base_rate'])}) "
+               + (f"over {months:.1f} months; " if months else "without created_at dates (no figures a month); ")
+               + f"{_num(cons.get('conversions_missed'))} conversions score below the threshold.</p>")
     if report["tiers"]:
         mins = {lv.label: lv.min for lv in model.tiers or []}
         out.append("<h2>Tiers</h2><table><tr><th>tier</th><th>from score</th><th>leads</th><th>converted</th>"
@@ -141,7 +142,8 @@ def render_report(model: Model, frame: pd.DataFrame, report: dict, *, data_label
     out.append("</table><h2>Evidence</h2>")
     out.append(_png(distribution_chart(pop, model.threshold, "Scores of converted vs lost leads (dashed: threshold)")))
     out.append(_png(sweep_chart(report["sweep"], months, model.threshold)))
-    out.append(_png(volume_chart(report["sweep"], months, model.threshold)))
+    if months:
+        out.append(_png(volume_chart(report["sweep"], months, model.threshold)))
     if model.grades and report["matrix"]:
         out.append(_png(matrix_chart(report["matrix"], [g.label for g in model.grades.fit],
                                      [g.label for g in model.grades.engagement])))

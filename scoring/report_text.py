@@ -24,12 +24,15 @@ def render_backtest(r: dict, model: Model) -> str:
     ]
     cons = r.get("consequences")
     if cons:
-        lines.append(f"  that is {cons['qualified_per_month']:,.1f} qualified leads a month; "
-                     f"{cons['conversions_missed']:,} conversions below the threshold")
+        a_month = (f"that is {cons['qualified_per_month']:,.1f} qualified leads a month"
+                   if cons["qualified_per_month"] is not None else "no figure a month (no created_at dates)")
+        lines.append(f"  {a_month}; {cons['conversions_missed']:,} conversions below the threshold")
     for name, f in (r.get("finders") or {}).items():
         if f:
             lines.append(f"  {name.replace('_', ' ')}: threshold {f['threshold']:g} -> "
-                         f"{f['qualified_per_month']:,.1f}/month, precision {pct(f['precision'])}, "
+                         + (f"{f['qualified_per_month']:,.1f}/month, " if f["qualified_per_month"] is not None
+                            else f"{f['qualified']:,} qualified, ")
+                         + f"precision {pct(f['precision'])}, "
                          f"recall {pct(f['recall'])}")
     if r["tiers"]:
         lines.append("  tiers:")

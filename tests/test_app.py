@@ -298,6 +298,9 @@ def test_a_real_data_set_with_its_starter_model():
     at.switch_page("pages/backtest.py").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert float(metric(at, "AUC")) > 0.7
+    # The bank data has no created_at: no figure a month, and the capacity finder says what it needs.
+    assert metric(at, "Qualified / month") == "n/a"
+    assert any("needs the leads' created_at" in i.value for i in at.info), [i.value for i in at.info]
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -94,6 +94,26 @@ def test_backtest_text_report_and_split(capsys):
     assert "AUC" in text and "out of time (split 2025-01-01)" in text and "capacity: threshold" in text
 
 
+def test_without_created_at_no_figure_is_given_a_month(tmp_path, capsys):
+    """No dates: the whole history is not passed off as one month. Figures a month are null, the
+    capacity finder finds nothing, and the text says why."""
+    model = tmp_path / "model.json"
+    model.write_text(json.dumps({"format": "leadscore-model", "format_version": 1, "name": "VPs", "threshold": 10,
+                                 "criteria": [{"id": "vp", "type": "attribute", "dimension": "fit",
+                                               "field": "seniority", "op": "eq", "value": "VP", "points": 20}]}))
+    rows = [[f"L{i}", "VP" if i % 2 else "Manager", "yes" if i % 3 == 0 else "no"] for i in range(30)]
+    leads = write_csv(tmp_path / "leads.csv", ["lead_id", "seniority", "converted"], rows)
+    args = ["backtest", str(model), str(leads), "--capacity", "5"]
+    assert main([*args, "--json", "--full"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["months"] is None and report["volume_by_month"] == []
+    assert report["consequences"]["qualified_per_month"] is None
+    assert report["finders"]["capacity"] is None
+    assert report["finders"]["max_f1"]["qualified_per_month"] is None
+    assert main(args) == 0
+    assert "no figure a month (no created_at dates)" in capsys.readouterr().out
+
+
 def test_compare_reports_disagreements(capsys):
     other = str(TEMPLATES / "engagement.json")
     assert main(["compare", FLAGSHIP, other, LEADS, "--events", EVENTS, "--json"]) == 0
