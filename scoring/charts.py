@@ -23,12 +23,16 @@ def _style(chart: alt.Chart | alt.LayerChart, title: str) -> alt.Chart | alt.Lay
             .configure_legend(labelFontSize=FONT - 1, titleFontSize=FONT))
 
 
-def distribution_data(frame: pd.DataFrame, bins: int = 30) -> pd.DataFrame:
-    """Counts of converted and lost leads per score bin (decided leads only)."""
+def distribution_data(frame: pd.DataFrame, bins: int = 30, threshold: float | None = None) -> pd.DataFrame:
+    """Counts of converted and lost leads per score bin (decided leads only). The bins span the
+    threshold too, as the chart's axis does: when every lead has the same score, the one bar is a
+    bin wide on that axis, not a sliver."""
     d = frame.loc[frame["__outcome"].notna(), ["score", "__outcome"]]
     if d.empty:
         return pd.DataFrame(columns=["bin_start", "bin_end", "outcome", "leads"])
     lo, hi = float(d["score"].min()), float(d["score"].max())
+    if threshold is not None:
+        lo, hi = min(lo, threshold), max(hi, threshold)
     if hi <= lo:
         hi = lo + 1.0
     edges = np.linspace(lo, hi, bins + 1)
@@ -45,7 +49,7 @@ def distribution_data(frame: pd.DataFrame, bins: int = 30) -> pd.DataFrame:
 def distribution_chart(frame: pd.DataFrame, threshold: float, title: str = "Score distribution") -> alt.LayerChart:
     """Each outcome's share of leads per score bin, so the few converted leads are as visible as
     the many lost ones; the threshold is a dashed rule."""
-    data = distribution_data(frame)
+    data = distribution_data(frame, threshold=threshold)
     bars = alt.Chart(data).mark_bar(opacity=0.65, binSpacing=0).encode(
         x=alt.X("bin_start:Q", bin=alt.Bin(binned=True), title="Score"),
         x2="bin_end:Q",
