@@ -212,4 +212,7 @@ with tabs[5]:
     st.markdown(f"**Leads they disagree on**: {d['only_a']['leads']:,} qualified only by this model "
                 f"({d['only_a']['converted']:,} converted), {d['only_b']['leads']:,} only by the other "
                 f"({d['only_b']['converted']:,} converted).")
-    st.dataframe(pd.DataFrame(d["leads"]), hide_index=True, width="stretch", height=260)
+    if d["leads"]:
+        st.dataframe(pd.DataFrame(d["leads"]), hide_index=True, width="stretch", height=260)
+    else:
+        st.caption("Both models qualify the same leads at their thresholds.")

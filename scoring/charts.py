@@ -23,16 +23,14 @@ def _style(chart: alt.Chart | alt.LayerChart, title: str) -> alt.Chart | alt.Lay
             .configure_legend(labelFontSize=FONT - 1, titleFontSize=FONT))
 
 
-def distribution_data(frame: pd.DataFrame, bins: int = 30, threshold: float | None = None) -> pd.DataFrame:
-    """Counts of converted and lost leads per score bin (decided leads only). The bins span the
-    threshold too, as the chart's axis does: when every lead has the same score, the one bar is a
-    bin wide on that axis, not a sliver."""
+def distribution_data(frame: pd.DataFrame, bins: int = 30, cover: tuple[float, ...] = ()) -> pd.DataFrame:
+    """Counts of converted and lost leads per score bin (decided leads only). The bins also span
+    the scores in `cover` (the threshold, which the axis shows; another frame's range, so two
+    rows share their bins): when every lead has one score, its bar is a bin wide, not a sliver."""
     d = frame.loc[frame["__outcome"].notna(), ["score", "__outcome"]]
     if d.empty:
         return pd.DataFrame(columns=["bin_start", "bin_end", "outcome", "leads"])
-    lo, hi = float(d["score"].min()), float(d["score"].max())
-    if threshold is not None:
-        lo, hi = min(lo, threshold), max(hi, threshold)
+    lo, hi = min(float(d["score"].min()), *cover), max(float(d["score"].max()), *cover)
     if hi <= lo:
         hi = lo + 1.0
     edges = np.linspace(lo, hi, bins + 1)
@@ -49,7 +47,7 @@ def distribution_data(frame: pd.DataFrame, bins: int = 30, threshold: float | No
 def distribution_chart(frame: pd.DataFrame, threshold: float, title: str = "Score distribution") -> alt.LayerChart:
     """Each outcome's share of leads per score bin, so the few converted leads are as visible as
     the many lost ones; the threshold is a dashed rule."""
-    data = distribution_data(frame, threshold=threshold)
+    data = distribution_data(frame, cover=(threshold,))
     bars = alt.Chart(data).mark_bar(opacity=0.65, binSpacing=0).encode(
         x=alt.X("bin_start:Q", bin=alt.Bin(binned=True), title="Score"),
         x2="bin_end:Q",
@@ -181,14 +179,16 @@ def missing_chart(columns: pd.DataFrame) -> alt.Chart:
 
 
 def compare_distribution_chart(a: pd.DataFrame, b: pd.DataFrame, name_a: str, name_b: str) -> alt.Chart:
-    """Both models' score distributions, one row each, converted vs lost."""
-    da = distribution_data(a).assign(model=name_a)
-    db = distribution_data(b).assign(model=name_b)
-    data = pd.concat([da, db], ignore_index=True)
+    """Both score distributions, one row each in the order given, converted vs lost, on the same
+    bins. A faceted chart cannot stretch to its container, hence its own width."""
+    scores = [f.loc[f["__outcome"].notna(), "score"] for f in (a, b)]
+    cover = tuple(float(x) for s in scores if len(s) for x in (s.min(), s.max()))
+    data = pd.concat([distribution_data(a, cover=cover).assign(model=name_a),
+                      distribution_data(b, cover=cover).assign(model=name_b)], ignore_index=True)
     chart = alt.Chart(data).mark_bar(opacity=0.8).encode(
         x=alt.X("bin_start:Q", bin=alt.Bin(binned=True), title="Score"), x2="bin_end:Q",
         y=alt.Y("share:Q", title="Share", stack=None, axis=alt.Axis(format="%")),
         color=alt.Color("outcome:N", scale=OUTCOME_SCALE, title="Outcome"),
-        row=alt.Row("model:N", title=None),
-    ).properties(height=180)
+        row=alt.Row("model:N", title=None, sort=[name_a, name_b]),
+    ).properties(height=180, width=680)
     return chart.configure_axis(labelFontSize=FONT - 1, titleFontSize=FONT)

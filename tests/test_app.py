@@ -349,3 +349,9 @@ def test_a_new_upload_gets_its_own_mapping_guesses():
     at.button(key="load_upload").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert metric(at, "Converted") == "2"
+
+
+def test_compare_with_the_saved_version_says_they_agree():
+    """Unchanged model vs its saved version: no empty table, a sentence that they agree."""
+    at = start("pages/backtest.py")
+    assert any("Both models qualify the same leads" in c.value for c in at.caption)
