@@ -189,10 +189,21 @@ def evidence_for(frame: pd.DataFrame, m: Model) -> pd.DataFrame:
                  lambda: workshop.criterion_evidence(frame, m).set_index("id"))
 
 
+CHART_FRAME = 110  # pixels a chart's title, legend and axis take around its plot
+
+
 def chart(c: Any) -> None:
     """Render an Altair chart without Altair's schema validation on every rerun (it costs more
-    than building the chart; the builders are tested against the schema instead)."""
-    st.vega_lite_chart(spec=c.to_dict(validate=False), width="stretch")
+    than building the chart; the builders are tested against the schema instead).
+
+    Streamlit gives a single-view chart the spec's height for everything, title, legend and axes
+    included, which squashed the plot to a strip; the element gets the plot's height plus their
+    room. A faceted chart keeps its own size (its height is a row's)."""
+    spec = c.to_dict(validate=False)
+    facet = "facet" in spec or "row" in spec.get("encoding", {})
+    height = spec.get("height")
+    st.vega_lite_chart(spec=spec, width="stretch",
+                       height=height + CHART_FRAME if isinstance(height, int) and not facet else "content")
 
 
 # ---- formatting ---------------------------------------------------------------------------

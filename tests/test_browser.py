@@ -132,6 +132,12 @@ def test_3_move_the_threshold(ui):
     after = main_metric(page, "Precision"), main_metric(page, "Recall")
     assert after != before
     expect(page.locator("[data-testid='stVegaLiteChart']").first).to_be_visible()
+    # The sweep's plot is 260 px: its element must hold that plus title, legend and axes, or
+    # the plot is squashed to a strip (as it was when the element got the plot's height only).
+    page.get_by_role("tab", name="Threshold sweep").click()
+    sweep = page.locator("[data-testid='stVegaLiteChart']").nth(1)
+    expect(sweep).to_be_visible()
+    assert sweep.bounding_box()["height"] >= 260 + 100
     no_exception(page)
     shot(page, "3_backtest")
 
