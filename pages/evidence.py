@@ -152,6 +152,12 @@ with tabs[3]:
             cols[0].metric("Score drift (PSI)", common.num(rep.psi, 3), help="< 0.1 stable, 0.1-0.25 moving, "
                            "> 0.25 shifted")
             cols[1].metric("Criteria whose evidence changed", sum(1 for c in rep.criteria if c.get("flags")))
-            st.dataframe(rep.criteria_table(), hide_index=True, width="stretch", height=360)
+            share = {f"{k}_{when_}": st.column_config.NumberColumn(f"{label} {when_}", format="percent")
+                     for k, label in (("hit_rate", "leads hit"), ("rate_hit", "conversion hit"),
+                                      ("rate_miss", "conversion missed")) for when_ in ("before", "after")}
+            st.dataframe(rep.criteria_table(), hide_index=True, width="stretch", height=360,
+                         column_config={"id": None, **share,
+                                        "lift_before": st.column_config.NumberColumn("lift before", format="%.2f"),
+                                        "lift_after": st.column_config.NumberColumn("lift after", format="%.2f")})
             for w in rep.warnings:
                 st.warning(w, icon=":material/warning:")

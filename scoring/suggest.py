@@ -202,7 +202,8 @@ def suggest_points(engine: Engine, model: Model, *, split: Split | None = None,
     spread_cur, spread_new = _spread(s_cur[train]), _spread(logit[train])
     if spread_new <= 1e-12:
         factor = 0.0
-        warnings.append("the suggested points do not separate the training leads; nothing to scale")
+        warnings.append("The suggested points score every training lead alike (they do not tell converted from "
+                        "lost leads apart), so there is nothing to scale: keep the current points.")
         scaling = "no scaling: the regression found no separation"
     elif spread_cur <= 1e-12:
         factor = DEFAULT_PDO / math.log(2)
