@@ -187,7 +187,8 @@ cols[0].metric("Leads", common.num(p["leads"]))
 cols[1].metric("Converted", common.num(p.get("converted")))
 cols[2].metric("Lost", common.num(p.get("lost")))
 cols[3].metric("Open", common.num(p.get("open")))
-cols[4].metric("Events", common.num(p.get("events", 0)))
+cols[4].metric("Events", common.num(p.get("events", 0)), help="Events of the loaded leads; events of unknown "
+               "leads are ignored (see the warning, if any)")
 for w in p["warnings"]:
     st.warning(src.humanize(w), icon=":material/warning:")
 for col_name, (lo, hi) in p["date_range"].items():

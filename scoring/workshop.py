@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scoring.dataset import Dataset
+from scoring.dataset import Dataset, cell_text
 from scoring.engine import Engine
 from scoring.model import EventCriterion, Model
-from scoring.sql import q
+from scoring.sql import WHITESPACE, q
 
 
 def decided(frame: pd.DataFrame) -> pd.DataFrame:
@@ -102,35 +102,38 @@ def surprises(frame: pd.DataFrame, threshold: float, limit: int = 50) -> tuple[p
 
 
 def profile(ds: Dataset) -> dict[str, Any]:
-    """What was loaded: rows, outcomes, dates, missing shares, events per type, unknown events."""
+    """What was loaded: rows, outcomes, dates, missing shares, events per type, unknown events.
+    Cells are read as scoring reads them (`cell_text`: trimmed of any white space), and events
+    counted as scoring counts them: those of known leads, by their type as criteria match it."""
     con, r = ds.con.cursor(), ds.roles
     n = con.execute("SELECT count(*) FROM leads").fetchone()[0]
     out: dict[str, Any] = {"leads": n}
     if r.outcome:
         # Values from the mapping enter as bound parameters, never as SQL text.
-        o = f"lower(trim(CAST({q(r.outcome)} AS VARCHAR)))"
-        pos = [p.strip().lower() for p in r.positive]
+        o = f"lower({cell_text(r.outcome)})"
+        pos = [p.strip(WHITESPACE).lower() for p in r.positive]
         out["converted"], out["lost"], out["open"] = con.execute(
             f"SELECT count(*) FILTER (WHERE list_contains($pos, {o})), "
-            f"count(*) FILTER (WHERE {o} <> '' AND NOT list_contains($pos, {o})), "
-            f"count(*) FILTER (WHERE {o} IS NULL OR {o} = '') FROM leads", {"pos": pos}).fetchone()
+            f"count(*) FILTER (WHERE {o} IS NOT NULL AND NOT list_contains($pos, {o})), "
+            f"count(*) FILTER (WHERE {o} IS NULL) FROM leads", {"pos": pos}).fetchone()
     dates = [c for c in (r.created_at, r.outcome_at) if c]
     out["date_range"] = {c: con.execute(f"SELECT min({q(c)}), max({q(c)}) FROM leads").fetchone() for c in dates}
     missing = []
-    na = [v.strip().lower() for v in r.na_values]
+    na = [v.strip(WHITESPACE).lower() for v in r.na_values]
     for c in ds.lead_columns:
-        qc = q(c)
+        t = cell_text(c)
         share = con.execute(
-            f"SELECT avg(CASE WHEN {qc} IS NULL OR trim(CAST({qc} AS VARCHAR)) = '' OR "
-            f"list_contains($na, lower(trim(CAST({qc} AS VARCHAR)))) THEN 1.0 ELSE 0.0 END), "
-            f"count(DISTINCT {qc}) FROM leads", {"na": na}).fetchone()
+            f"SELECT avg(CASE WHEN {t} IS NULL OR list_contains($na, lower({t})) THEN 1.0 ELSE 0.0 END), "
+            f"count(DISTINCT {q(c)}) FROM leads", {"na": na}).fetchone()
         missing.append({"column": c, "missing_share": share[0] or 0.0, "distinct": share[1]})
     out["columns"] = pd.DataFrame(missing)
     if ds.has_events:
-        out["events"] = con.execute("SELECT count(*) FROM events").fetchone()[0]
+        lead_id = cell_text(r.id) if r.id else "CAST(row_number() OVER () AS VARCHAR)"
         out["events_by_type"] = con.execute(
-            f"SELECT CAST({q(r.event_type)} AS VARCHAR) AS event_type, count(*) AS events, "
-            f"count(DISTINCT {q(r.event_lead)}) AS leads FROM events GROUP BY 1 ORDER BY 2 DESC").df()
+            f"SELECT coalesce(lower({cell_text(r.event_type)}), '(no type)') AS event_type, count(*) AS events, "
+            f"count(DISTINCT e.lead) AS leads FROM (SELECT {cell_text(r.event_lead)} AS lead, * FROM events) e "
+            f"SEMI JOIN (SELECT {lead_id} AS id FROM leads) l ON e.lead = l.id GROUP BY 1 ORDER BY 2 DESC, 1").df()
+        out["events"] = int(out["events_by_type"]["events"].sum())
         out["event_range"] = con.execute(f"SELECT min({q(r.event_at)}), max({q(r.event_at)}) FROM events").fetchone()
     out["warnings"] = list(ds.warnings)
     return out
