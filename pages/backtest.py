@@ -118,8 +118,8 @@ def show_consequences(found: float | None, none_message: str, key: str) -> None:
 
 with b1.container(border=True):
     st.markdown("**Sales capacity**")
-    cap = st.number_input("Sales can take N leads a month", min_value=1.0, value=300.0, step=10.0, format="%g",
-                          key="capacity")
+    state.setdefault("capacity", 300.0)  # the default lives in the state, which keeps it across pages
+    cap = st.number_input("Sales can take N leads a month", min_value=1.0, step=10.0, format="%g", key="capacity")
     if months is None:
         st.info("Counting leads a month needs the leads' created_at dates; map that column on the Data page.")
     else:
@@ -127,8 +127,9 @@ with b1.container(border=True):
                           "leads than that.", "capacity_apply")
 with b2.container(border=True):
     st.markdown("**Target conversion rate**")
-    target = st.number_input("Qualified leads should convert at (%)", min_value=1.0, max_value=100.0, value=30.0,
-                             step=1.0, format="%g", key="target_precision")
+    state.setdefault("target_precision", 30.0)
+    target = st.number_input("Qualified leads should convert at (%)", min_value=1.0, max_value=100.0, step=1.0,
+                             format="%g", key="target_precision")
     show_consequences(threshold_for_precision(curve, target / 100), "No threshold reaches that conversion rate on "
                       "this history.", "precision_apply")
 

@@ -24,8 +24,17 @@ MEMO = "ls_page_memo"
 FAILS = "ls_login_failures"
 
 
+# Choices people expect to find as they left them when they come back to a page. Streamlit
+# forgets a widget's value on any run that does not draw it (every other page); writing the value
+# back each run keeps it (the documented way to carry widget state across pages).
+KEPT_WIDGETS = ("want_suggestions", "want_candidates", "want_draft", "capacity", "target_precision")
+
+
 def init() -> None:
     session.init(st.session_state)
+    for key in KEPT_WIDGETS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def page_guard() -> None:

@@ -355,3 +355,12 @@ def test_compare_with_the_saved_version_says_they_agree():
     """Unchanged model vs its saved version: no empty table, a sentence that they agree."""
     at = start("pages/backtest.py")
     assert any("Both models qualify the same leads" in c.value for c in at.caption)
+
+
+def test_evidence_switches_stay_on_after_visiting_another_page():
+    at = start("pages/evidence.py")
+    at.toggle(key="want_suggestions").set_value(True).run()
+    at.switch_page("pages/overview.py").run()
+    at.switch_page("pages/evidence.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="want_suggestions").value is True
