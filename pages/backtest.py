@@ -31,7 +31,7 @@ from scoring.errors import LeadScoreError
 from scoring.model import load_model
 from scoring.workshop import clean_number
 
-common.page_guard()
+common.page_guard(__file__)
 
 state = st.session_state
 st.title("Back-test & threshold")

@@ -37,12 +37,23 @@ def init() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def page_guard() -> None:
-    """First lines of every page: a page opened by its URL on a freshly started server runs without
-    app.py (Streamlit's own pages/ discovery), so it must set up the session and check access itself."""
+def leave_errors_behind(page: str) -> None:
+    """A refused edit's message belongs to the box that was refused. Leaving the page drops that
+    box's value (the model kept the old one), so the message goes too instead of greeting people
+    on their return about a value no longer shown."""
+    if st.session_state.get("shown_page") != page:
+        session.errors(st.session_state).clear()
+        st.session_state["shown_page"] = page
+
+
+def page_guard(page: str) -> None:
+    """First lines of every page (`page`: its file): a page opened by its URL on a freshly started
+    server runs without app.py (Streamlit's own pages/ discovery), so it must set up the session
+    and check access itself."""
     init()
     if not access_gate():
         st.stop()
+    leave_errors_behind(page)
 
 
 # ---- access ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from scoring import session
 from scoring.model import CRITERION_TYPES, OPS, UNARY_OPS, load_model
 from scoring.workshop import clean_number
 
-common.page_guard()
+common.page_guard(__file__)
 
 state = st.session_state
 OWNERS = ["marketing", "sales", "other"]

@@ -17,7 +17,7 @@ from scoring.model import load_model
 from scoring.session import DataSource
 from scoring.workshop import profile
 
-common.page_guard()
+common.page_guard(__file__)
 
 UPLOAD_DIR = Path(tempfile.gettempdir()) / "leadscore-uploads"
 NUMBER_ROWS = "(none: number the rows 1, 2, ...)"

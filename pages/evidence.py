@@ -18,7 +18,7 @@ from scoring.model import dump_model
 from scoring.signals import base_frame, make_split
 from scoring.suggest import apply_suggestions, suggest_points
 
-common.page_guard()
+common.page_guard(__file__)
 
 state = st.session_state
 CACHE = "ls_evidence_cache"

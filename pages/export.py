@@ -12,7 +12,7 @@ from scoring.library import ROLES, Library, StaleVersionError, diff_models, slug
 from scoring.model import dump_model, parse_model_text
 from scoring.report_html import render_report
 
-common.page_guard()
+common.page_guard(__file__)
 
 state = st.session_state
 st.title("Library & export")

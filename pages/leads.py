@@ -8,7 +8,7 @@ from scoring import session
 from scoring.charts import breakdown_chart
 from scoring.workshop import breakdown, lead_events, surprises
 
-common.page_guard()
+common.page_guard(__file__)
 
 state = st.session_state
 st.title("Leads")

@@ -6,7 +6,7 @@ from pages import common
 from scoring.charts import distribution_chart
 from scoring.engine import as_output
 
-common.page_guard()
+common.page_guard(__file__)
 
 m = common.model()
 ds = common.dataset()

@@ -364,3 +364,15 @@ def test_evidence_switches_stay_on_after_visiting_another_page():
     at.switch_page("pages/evidence.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.toggle(key="want_suggestions").value is True
+
+
+def test_a_refused_edit_s_message_stays_with_its_page():
+    """A tier bound out of range is refused beside the box; back from another page, the box shows
+    the model's value again and the message is gone with the refused value."""
+    at = start("pages/backtest.py")
+    rev = session.revision(at.session_state)
+    at.number_input(key=f"m{rev}_tier_0").set_value(1e12).run()
+    assert any("must be between" in e.value for e in at.error), [e.value for e in at.error]
+    at.switch_page("pages/overview.py").run()
+    at.switch_page("pages/backtest.py").run()
+    assert not any("must be between" in e.value for e in at.error), [e.value for e in at.error]
