@@ -261,7 +261,10 @@ def sidebar() -> None:
         version = f" · v{ref.version}" if ref else ""
         dirty = session.is_dirty(state)
         st.caption("Model")
-        st.markdown(f"**{m.name}**{version}" + ("  \n:orange[● unsaved changes]" if dirty else "  \n:green[saved]"))
+        # "saved" only for a library version: a template or an imported file is in no library yet.
+        status = (":orange[● unsaved changes]" if dirty else ":green[saved]" if ref
+                  else "as loaded (not in the library yet)")
+        st.markdown(f"**{m.name}**{version}  \n{status}")
         frame = None
         try:
             frame = _engine(src, None).score(m)

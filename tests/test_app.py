@@ -376,3 +376,10 @@ def test_a_refused_edit_s_message_stays_with_its_page():
     at.switch_page("pages/overview.py").run()
     at.switch_page("pages/backtest.py").run()
     assert not any("must be between" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_the_sidebar_says_saved_only_for_a_library_version():
+    """The flagship as the app opens is a template, in no library yet: not 'saved'."""
+    at = start()
+    status = " ".join(md.value for md in at.sidebar.markdown)
+    assert "as loaded (not in the library yet)" in status and ":green[saved]" not in status
