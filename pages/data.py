@@ -39,6 +39,8 @@ def forget_mapping_of_other_files(leads_up: UploadedFile | None, events_up: Uplo
             for key in keys:
                 state.pop(key, None)
             state[seen] = file_id
+
+
 current = session.source(state)
 
 
