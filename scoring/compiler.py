@@ -556,13 +556,16 @@ class Compiler:
             if decided_only:
                 decided = exp.Not(this=exp.Is(this=col("__outcome", "__la"), expression=exp.Null()))
                 in_time = exp.And(this=in_time, expression=decided)
-            if unknown_events:
-                in_time = exp.Or(this=exp.Is(this=col("__id", "__la"), expression=exp.Null()), expression=in_time)
+            # Always a LEFT join that keeps the events of unknown ids (their groups are dropped by
+            # the join to the leads below, or counted with `unknown_events`): it cannot turn into an
+            # inner join whose sides DuckDB may swap, so a lead's events are summed in the order the
+            # events come, whichever query (prepared, one-off, exported) adds them up.
+            in_time = exp.Or(this=exp.Is(this=col("__id", "__la"), expression=exp.Null()), expression=in_time)
             ea = (exp.select(col("__lead", src), col("__type", src), col("__at", src),
                              *[col(self.event_alias(f), src) for f in sorted(set(where_fields))],
                              exp.alias_(self.age_days(col("__asof", "__la"), col("__at", src)), "__age"))
                   .from_(src).join("__la", on=exp.EQ(this=col("__lead", src), expression=col("__id", "__la")),
-                                   join_type="left" if unknown_events else None)
+                                   join_type="left")
                   .where(in_time))
             ctes.append(("__ea", ea))
             agg = exp.select(col("__lead"), *[exp.alias_(s.expr, s.name) for s in ev_sigs])
