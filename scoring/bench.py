@@ -528,9 +528,9 @@ def run_straight_query(model: Model, leads: Path, events: Path) -> dict[str, Any
 def run_backtest_process(leads: Path, events: Path, workdir: Path) -> dict[str, Any]:
     """Wall time and peak memory of a whole `leadscore backtest --json` process.
 
-    The child runs exactly what the `leadscore` entry point runs: `sys.exit(main(argv))`.
+    The child runs exactly what the `leadscore` command runs: `scoring.cli.entry()`.
     """
-    code = "from scoring.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    code = "from scoring.cli import entry\nentry()\n"
     args = ["backtest", str(FLAGSHIP), str(leads), "--events", str(events), "--json"]
     out = workdir / "backtest.json"
     before = _children_cpu()

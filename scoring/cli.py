@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
+import gc
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -120,9 +124,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     as_of = parse_date(args.as_of)
     engine = Engine(ds, as_of, once=split is None)  # the split scores the leads again
     counts = engine.counts(model, as_of)
+    # Neither output reads the sweep's list of rows: the text shows none, JSON has DuckDB write it.
     result = report_from_counts(counts, model, as_of=as_of, warnings=ds.warnings, capacity=args.capacity,
                                 target_precision=args.target_precision, extras=not args.json or args.full,
-                                sweep=not args.json)
+                                sweep=False)
     if split is not None:
         frame = engine.score(model, explain=False)
         result["split"] = split_report(frame, model, split, as_of=as_of, extras=False)
@@ -306,10 +311,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader of our output left early (`| head`): nothing to say to anyone
+        return 1
 
 
 def entry() -> None:
-    sys.exit(main())
+    """The `leadscore` command. It ends with `os._exit` once its work is out: unwinding every module a
+    run imported (pydantic, sqlglot, numpy, DuckDB) takes a normal exit a fifth of a second more,
+    and nothing in it matters to anyone. What does matter runs first: a collection, so that a
+    DuckDB database held in a reference cycle closes and removes its spill files; the exit
+    handlers; the flush of both streams."""
+    code = main()
+    gc.collect()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):  # the reader left (`| head`), or it was closed
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from scoring.model import (
     is_number,
     value_text,
 )
-from scoring.sql import col, ident, lit, trimmed
+from scoring.sql import WHITESPACE, col, ident, lit, trimmed
 
 DIALECTS = ("duckdb", "postgres", "spark", "bigquery", "snowflake")
 # Text that reads as a number in DuckDB and in Python's float(): digits with single '_' separators.
@@ -57,6 +57,8 @@ OUTPUT_COLUMNS = (
 )
 # Columns every prepared relation carries besides the signals.
 BASE = ("__ord", "__id", "__outcome", "__created", "__outcome_at", "__asof")
+# Ops a missing value cannot meet when the value compared with is not empty (see `condition`).
+MISSING_FAILS = ("contains", "starts_with", "ends_with", "eq", "in", "gt", "gte", "lt", "lte", "between")
 
 
 OFFSET_SHAPE = "([+-][0-9][0-9](:?[0-9][0-9])?|[Zz])$"
@@ -143,6 +145,10 @@ class Compiler:
         self.typed_timestamps = False  # True when the loader already made TIMESTAMP columns (the engine)
         self.has_events = has_events  # without an events file, event columns in `where` are simply empty
         self.latest_event: datetime | object | None = UNKNOWN
+        # How far the values of a (table, column) are already clean, where the engine looked (see
+        # Engine._note_text_forms): "clean" (as `text` makes them), "trimmed" (only lower-casing
+        # is left to do). Cleaning costs every row; looking costs every distinct value once.
+        self.text_forms: dict[tuple[str, str], str] = {}
         self._memo: dict[str, dict[str, Signal]] = {}
 
     # ---- value helpers ------------------------------------------------------------------
@@ -152,6 +158,14 @@ class Compiler:
 
     def trimmed(self, e: exp.Expression) -> exp.Expression:
         return trimmed(e, self.dialect)
+
+    def column_text(self, table: str, column: str) -> exp.Expression:
+        """`text` of a column of `table`, with no work its values are known not to need."""
+        form = self.text_forms.get((table, column))
+        if form is None:
+            return self.text(col(column))
+        as_text = exp.cast(col(column), exp.DataType.build("VARCHAR"))
+        return as_text if form == "clean" else exp.Lower(this=as_text)
 
     def number(self, e: exp.Expression, clean: bool = False) -> exp.Expression:
         """The value read as a finite number, NULL when it does not read as one ('nan', 'inf')."""
@@ -333,7 +347,13 @@ class Compiler:
                 core = exp.EQ(this=exp.Right(this=t, expression=exp.Length(this=v)), expression=v)
             else:  # validation refuses unknown ops long before this
                 raise ModelError(f"unknown op '{op}'")
-        return _case([(miss, exp.false())], exp.Coalesce(this=exp.Paren(this=core), expressions=[exp.false()]))
+        held = exp.Coalesce(this=exp.Paren(this=core), expressions=[exp.false()])
+        values = value if isinstance(value, list) else [value]
+        if not na_values and op in MISSING_FAILS and all(value_text(v).strip(WHITESPACE) for v in values):
+            # A missing value (NULL or '') fails these ops against a value that is not empty by
+            # itself: the test for it would only cost a CASE per row, per event on the events side.
+            return held
+        return _case([(miss, exp.false())], held)
 
     # ---- fields ---------------------------------------------------------------------------
     def lead_field(self, c: Any) -> str:
@@ -446,15 +466,18 @@ class Compiler:
         types = sorted({t.strip().lower() for t in c.event_types})
         return self._signal("event", expr, "event", types, where_def, c.window_days, c.half_life_days)
 
-    def event_ctes(self, where_fields: Iterable[str], lead_id: str | None = None) -> list[tuple[str, exp.Select]]:
-        """`__e`: events with normalised lead key, type and time (and the `where` columns)."""
+    def event_ctes(self, where_fields: Iterable[str], lead_id: str | None = None, *,
+                   raw_ids: bool = False) -> list[tuple[str, exp.Select]]:
+        """`__e`: events with normalised lead key, type and time (and the `where` columns).
+        `raw_ids`: the key as written, not trimmed (see `prepare_ctes`)."""
         r = self.roles
+        key = exp.cast(col(r.event_lead), exp.DataType.build("VARCHAR")) if raw_ids else self.trimmed(col(r.event_lead))
         e_cols = [
-            exp.alias_(self.trimmed(col(r.event_lead)), "__lead"),
-            exp.alias_(self.text(col(r.event_type)), "__type"),
+            exp.alias_(key, "__lead"),
+            exp.alias_(self.column_text("events", r.event_type), "__type"),
             exp.alias_(self.timestamp(col(r.event_at), "events"), "__at"),
         ]
-        e_cols += [exp.alias_(self.text(col(f)) if self.has_events else exp.Null(), self.event_alias(f))
+        e_cols += [exp.alias_(self.column_text("events", f) if self.has_events else exp.Null(), self.event_alias(f))
                    for f in sorted(set(where_fields))]
         # Dialects cannot filter on an alias of the same SELECT: filter in a second step.
         keep: exp.Expression = exp.Not(this=exp.Is(this=col("__at"), expression=exp.Null()))
@@ -493,14 +516,24 @@ class Compiler:
 
     # ---- prepare half -----------------------------------------------------------------------
     def prepare_ctes(self, signals: Iterable[Signal], where_fields: Iterable[str], *,
-                     unknown_events: bool = False, decided_only: bool = False) -> list[tuple[str, exp.Select]]:
+                     unknown_events: bool = False, decided_only: bool = False,
+                     raw_ids: bool = False, ordered: bool = True) -> list[tuple[str, exp.Select]]:
         """CTEs ending in `__prep`: base columns plus each signal, one row per lead, file order.
 
         `unknown_events` (with event signals): `__prep` also has a row per id that no lead has,
         its base columns NULL and `__events` the number of its events, so one pass over the
         events both scores and counts what `events_check_select` would. `decided_only`: the
         events of open leads are left out (their signals are those of a lead without events), for
-        a back-test, whose population they are not in."""
+        a back-test, whose population they are not in.
+
+        `raw_ids` (with `unknown_events`): events join the leads by their lead id as written,
+        untrimmed, which spares trimming ten million ids. A lead's id is trimmed, so an id that
+        matches it as written is trimmed too; an id with white space at an end matches no lead and
+        comes out as an unknown row whose `__dirty` is true. Where none is, every event was joined
+        as trimming would have joined it.
+
+        `ordered=False`: `__ord` is NULL, for a caller that keeps no row order; numbering the rows
+        makes DuckDB read the leads in one thread."""
         sigs = {s.name: s for s in signals}
         lead_sigs = [s for s in sigs.values() if s.kind == "lead"]
         ev_sigs = [s for s in sigs.values() if s.kind in ("event", "idle")]
@@ -508,14 +541,15 @@ class Compiler:
         row_no = self.row_number()
         key = (self.trimmed(col(r.id)) if r.id else exp.cast(row_no.copy(), exp.DataType.build("VARCHAR")))
         l_cols: list[exp.Expression] = [
-            exp.alias_(row_no, "__ord"),
+            exp.alias_(row_no.copy() if ordered else exp.cast(exp.Null(), exp.DataType.build("BIGINT")), "__ord"),
             exp.alias_(key, "__id"),
         ]
         if self.with_outcome:
             pos = [self.text(lit(p)) for p in r.positive] or [lit("")]
+            said = self.column_text("leads", r.outcome)
             outcome = _case(
-                [(self.missing(col(r.outcome), []), exp.Null()),
-                 (exp.In(this=self.text(col(r.outcome)), expressions=pos), exp.Literal.number(1))],
+                [(self.missing(said, [], clean=True), exp.Null()),
+                 (exp.In(this=said.copy(), expressions=pos), exp.Literal.number(1))],
                 exp.Literal.number(0),
             )
         else:
@@ -528,14 +562,14 @@ class Compiler:
         l_cols += [exp.alias_(outcome, "__outcome"), exp.alias_(created, "__created"),
                    exp.alias_(outcome_at, "__outcome_at")]
         fields = sorted({f for s in lead_sigs for f in s.fields})
-        l_cols += [exp.alias_(self.text(col(f)), self.field_col(f).name) for f in fields]
+        l_cols += [exp.alias_(self.column_text("leads", f), self.field_col(f).name) for f in fields]
         base = [col(b) for b in ("__ord", "__id", "__outcome", "__created", "__outcome_at")]
         ctes: list[tuple[str, exp.Select]] = [
             ("__l0", exp.select(*l_cols).from_(exp.Table(this=ident("leads")))),
             ("__l", exp.select(*base, *[exp.alias_(s.expr, s.name) for s in lead_sigs]).from_("__l0")),
         ]
         if ev_sigs or self.as_of is None:
-            ctes += self.event_ctes(where_fields)
+            ctes += self.event_ctes(where_fields, raw_ids=raw_ids)
         if self.as_of is not None:
             asof: exp.Expression = self.timestamp_literal(self.as_of)
         elif self.latest_event is not UNKNOWN:
@@ -577,6 +611,13 @@ class Compiler:
             if unknown_events:
                 prep = prep.select(exp.alias_(col("__events", "__agg"), "__events"),
                                    exp.alias_(exp.Is(this=col("__lead", "__agg"), expression=exp.Null()), "__no_lead"))
+            if unknown_events and raw_ids:
+                lead = col("__lead", "__agg")
+                untrimmed = exp.Coalesce(this=exp.NEQ(this=lead, expression=self.trimmed(lead.copy())),
+                                         expressions=[exp.false()])  # the events without an id: not dirty
+                # Only the few unknown rows pay for the test.
+                dirty = _case([(exp.Is(this=col("__id", "__la"), expression=exp.Null()), untrimmed)], exp.false())
+                prep = prep.select(exp.alias_(dirty, "__dirty"))
             for s in ev_sigs:
                 if s.kind == "event":
                     value: exp.Expression = exp.Coalesce(this=col(s.name, "__agg"), expressions=[lit(0.0)])

@@ -126,6 +126,8 @@ class Dataset:
     warnings: list[str] = field(default_factory=list)
     latest_event: datetime | None = None  # of a known lead: the as-of of undecided leads
     events_checked: bool = True  # False until `check_events` runs (see load_dataset)
+    # (table, column) -> "clean", "trimmed" or "dirty" (or not looked at): see Engine._note_text_forms
+    text_forms: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def check_events(self) -> None:
         """Count the events of unknown leads (a warning) and note the latest event of a known lead,

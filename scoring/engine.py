@@ -31,7 +31,7 @@ from scoring.backtest import Counts
 from scoring.compiler import BASE, Compiler, Signal
 from scoring.dataset import Dataset
 from scoring.model import Level, Model, dump_model
-from scoring.sql import q, quote_literal
+from scoring.sql import col, q, quote_literal
 
 if TYPE_CHECKING:  # see scoring.backtest
     import pandas as pd
@@ -44,6 +44,10 @@ MAX_ENUM = 1000  # text signals with more distinct values than this stay text
 _POOL = ThreadPoolExecutor(2, thread_name_prefix="leadscore-counts")  # see score_half
 # What `_Population.of` reads per lead of the population, from prepared columns.
 _OUTCOME_AND_MONTH = 'CAST("__outcome" AS TINYINT) AS y, year("__created") * 12 + month("__created") - 1 AS month'
+FORM_LOOK_ALL, FORM_LOOK_ROWS, FORM_LOOK_VALUES = 2_000_000, 100_000, 1000  # see Engine._note_text_forms
+# Column types DuckDB writes as text with no white space at an end and no capital letter.
+CLEAN_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+               "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN", "DATE", "TIMESTAMP")
 POINTS_BYTES = 4 * 2**30  # points and signal columns kept for re-scoring: a model's of 10M leads fit
 
 
@@ -120,7 +124,51 @@ class Engine:
         self.compiler.latest_event = self.dataset.latest_event
 
     def _needed(self, model: Model) -> list[Signal]:
-        return [s for group in self.compiler.signals(model).values() for s in group.values()]
+        """The model's signals, after a look at how clean the columns they read are."""
+        needed = [s for group in self.compiler.signals(model).values() for s in group.values()]
+        r = self.dataset.roles
+        leads = [f for s in needed if s.kind == "lead" for f in s.fields] + ([r.outcome] if r.outcome else [])
+        self._note_text_forms("leads", leads)
+        if self.dataset.has_events:
+            self._note_text_forms("events", [r.event_type, *self.compiler.where_fields(model)])
+        return needed
+
+    def _note_text_forms(self, table: str, columns: list[str]) -> None:
+        """Tell the compiler which of `columns` hold only values that need no trimming (or no
+        cleaning at all) to compare as text (`Compiler.text_forms`).
+
+        Cleaning every value costs every row: a quarter of a one-off back-test's time on a million
+        leads and ten million events. Looking costs every distinct value once, and the columns
+        models read (types, countries, sources, budgets) have few. Numbers, dates and the like need
+        no look: DuckDB writes them as clean text. In a table of millions of rows, a column with
+        many distinct values in its first rows (URLs with ids, say) is not looked at: it stays cleaned.
+        """
+        forms = self.dataset.text_forms
+        todo = [c for c in dict.fromkeys(columns) if (table, c) not in forms]
+        if todo:
+            types = dict(self.con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                          "WHERE table_name = ?", [table]).fetchall())
+            texts = []
+            for c in todo:
+                kind = types.get(c, "")
+                forms[(table, c)] = "clean" if kind.startswith(CLEAN_TYPES) else "dirty"
+                texts += [c] if kind == "VARCHAR" else []
+            if texts and self.con.execute(f"SELECT count(*) FROM {q(table)}").fetchall()[0][0] > FORM_LOOK_ALL:
+                heads = self.con.execute(
+                    "SELECT " + ", ".join(f"count(DISTINCT {q(c)})" for c in texts)
+                    + f" FROM (SELECT {', '.join(q(c) for c in texts)} FROM {q(table)} LIMIT {FORM_LOOK_ROWS})"
+                ).fetchall()[0]
+                texts = [c for c, n in zip(texts, heads, strict=True) if n <= FORM_LOOK_VALUES]
+            if texts:
+                v = col("v")
+                clean, trim = self.compiler.text(v).sql("duckdb"), self.compiler.trimmed(v.copy()).sql("duckdb")
+                looks = ", ".join(f"(SELECT [coalesce(bool_and(v = {clean}), true), coalesce(bool_and(v = {trim}), "
+                                  f"true)] FROM (SELECT DISTINCT {q(c)} AS v FROM {q(table)}))" for c in texts)
+                for c, (is_clean, is_trimmed) in zip(texts, self.con.execute(f"SELECT {looks}").fetchall()[0],
+                                                     strict=True):
+                    forms[(table, c)] = "clean" if is_clean else "trimmed" if is_trimmed else "dirty"
+        self.compiler.text_forms.update({(table, c): forms[(table, c)] for c in columns
+                                         if forms[(table, c)] != "dirty"})
 
     def prepare(self, model: Model) -> str:
         """Make sure every signal of `model` is prepared; returns the prepared table's name."""
@@ -257,31 +305,45 @@ class Engine:
 
         If the loader left the events unchecked and no lead of the population needs the latest
         event for its as-of, the same pass counts the events of unknown leads for the warning
-        (`prepare_ctes(unknown_events=True)`): the events are read once, not twice."""
+        (`prepare_ctes(unknown_events=True)`): the events are read once, not twice. That pass
+        joins events by their lead ids as written (`raw_ids`); should an unknown id have white
+        space at an end, it runs again with trimmed ids, as the rare case it is."""
         needed = self._needed(model)
         # What the population leaves out needs the leads alone: no events, no signals.
-        *static, undated = self._static(f"({self.compiler_query(self.compiler.prepare_ctes([], []), [])})", as_of)
+        leads = self.compiler_query(self.compiler.prepare_ctes([], [], ordered=False), [])
+        *static, undated = self._static(f"({leads})", as_of)
         fused = (not self.dataset.events_checked and any(s.kind != "lead" for s in needed)
                  and (self.as_of is not None or not undated))
         if not fused:
             self._check_events()
-        names = list(dict.fromkeys(s.name for s in needed)) + (["__events", "__no_lead"] if fused else [])
+        rows = self._once_rows(model, needed, as_of, fused=fused, raw_ids=fused)
+        if fused and rows.pop("__dirty").any():
+            rows = self._once_rows(model, needed, as_of, fused=True, raw_ids=False)
+        if fused:
+            rows = self._unknown_events_noted(rows)
+        return score_half(model, np.asarray(rows["fit"], np.float64), np.asarray(rows["engagement"], np.float64),
+                          _Population.of(rows["y"], rows["month"], tuple(static)))
+
+    def _once_rows(self, model: Model, needed: list[Signal], as_of: datetime | None, *, fused: bool,
+                   raw_ids: bool) -> dict:
+        """The one-off query's columns: outcome, month, fit and engagement per lead of the
+        population (`fused`: and the unknown ids' rows, see `_unknown_events_noted`; `raw_ids`:
+        and whether each has white space at an end, see `Compiler.prepare_ctes`)."""
+        extra = (["__events", "__no_lead"] + (["__dirty"] if raw_ids else [])) if fused else []
         prepared = self.compiler_query(self.compiler.prepare_ctes(
-            needed, self.compiler.where_fields(model), unknown_events=fused, decided_only=True), names)
+            needed, self.compiler.where_fields(model), unknown_events=fused, decided_only=True, raw_ids=raw_ids,
+            ordered=False), list(dict.fromkeys(s.name for s in needed)) + extra)
         sigs = self.compiler.signals(model)
         fit, engagement = self.compiler.dimension_sums(
             model, [self.compiler.points(c, sigs.get(c.id, {})) for c in model.criteria])
         where, params = _population(as_of)
-        unknown = ', "__id" IS NULL AS __unknown, "__events", "__no_lead"' if fused else ""
+        unknown = ', "__id" IS NULL AS __unknown' + "".join(f", {q(n)}" for n in extra) if fused else ""
         rows = self.con.sql(
             f"""SELECT {_OUTCOME_AND_MONTH}, {fit.sql("duckdb")} AS fit, {engagement.sql("duckdb")} AS engagement
                        {unknown}
                 FROM ({prepared}) WHERE {where}{' OR "__id" IS NULL' if fused else ""}""", params=params).fetchnumpy()
         self.prepare_count += 1
-        if fused:
-            rows = self._unknown_events_noted(rows)
-        return score_half(model, np.asarray(rows["fit"], np.float64), np.asarray(rows["engagement"], np.float64),
-                          _Population.of(rows["y"], rows["month"], tuple(static)))
+        return rows
 
     def _unknown_events_noted(self, rows: dict) -> dict:
         """The population's rows without the rows of unknown ids, whose events go to the warning

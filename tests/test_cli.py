@@ -169,3 +169,21 @@ def test_exported_duckdb_sql_on_text_tables_equals_score_explain(tmp_path, capsy
 
 def test_exported_duckdb_sql_with_as_of_equals_score_explain(tmp_path, capsys):
     _export_matches_score(tmp_path, capsys, LEADS, EVENTS, ["--as-of", "2025-03-01"])
+
+
+def test_the_command_flushes_all_it_writes_and_leaves_a_closed_pipe_quietly(tmp_path):
+    """`leadscore` ends with os._exit (`scoring.cli.entry`): what it wrote must be out whole, and a
+    reader that stops early (`| head`) gets no traceback."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "scoring.cli", "backtest", FLAGSHIP, LEADS, "--events", EVENTS, "--json"]
+    with (tmp_path / "out.json").open("wb") as out:
+        assert subprocess.run(args, stdout=out, check=False).returncode == 0
+    report = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert len(report["sweep"]) > 1000 and report["auc"] > 0.75  # megabytes, flushed to the last byte
+    reader = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout.read(10) == b'{"leads":1'
+    reader.stdout.close()
+    err = reader.stderr.read().decode()
+    assert reader.wait() == 1 and "Traceback" not in err, err

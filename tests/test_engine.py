@@ -103,3 +103,86 @@ def test_counts_are_the_same_whichever_way_points_are_computed(b2b, flagship, mo
         want = report_from_counts(counts_of(engine.score(model, explain=False), model.threshold), model)
         assert report_from_counts(engine.counts(model), model) == want, step
     engine.close()
+
+
+def _report(engine: Engine, model, once: Engine | None = None) -> dict:
+    from scoring.backtest import counts_of, report_from_counts
+
+    if once is not None:
+        return report_from_counts(once.counts(model), model, warnings=once.dataset.warnings)
+    return report_from_counts(counts_of(engine.score(model, explain=False), model.threshold), model,
+                              warnings=engine.dataset.warnings)
+
+
+FORMS_MODEL = {"criteria": [
+    {"id": "country", "type": "map", "field": "country", "values": {"Germany": 4, "france": 2}, "missing": -1},
+    {"id": "industry", "type": "map", "field": "industry", "values": {"software": 5, "RETAIL": -2}},
+    {"id": "team", "type": "map", "field": "team", "values": {"sales": 3, "ops": 1}, "missing": -3},
+    {"id": "size", "type": "bands", "field": "size", "bands": [{"max": 50, "points": 1}, {"min": 50, "points": 6}]},
+    {"id": "mail", "type": "event", "event": "Email_Click", "points": 2, "max_points": 6,
+     "where": [{"field": "channel", "op": "eq", "value": "email"}]},
+    {"id": "pricing", "type": "event", "event": "page_view", "points": 5,
+     "where": [{"field": "page", "op": "contains", "value": "/pricing"}]},
+    {"id": "visit", "type": "event", "event": "page_view", "points": 1,
+     "where": [{"field": "visit", "op": "ne", "value": "v3"}]},
+], "threshold": 8}
+
+
+def test_columns_known_to_be_clean_are_read_as_they_are_and_score_the_same(tmp_path, monkeypatch):
+    """The engine looks at how clean each column's distinct values are and spares the cleaning
+    where it would change nothing (`Engine._note_text_forms`); every score must be the one the
+    compiler gives when it cleans every value."""
+    import scoring.engine as engine_module
+    from scoring.compiler import Compiler
+
+    # The events are "many" here, and `visit` has too many distinct values to be looked at.
+    monkeypatch.setattr(engine_module, "FORM_LOOK_ALL", 100)
+    monkeypatch.setattr(engine_module, "FORM_LOOK_VALUES", 5)
+    countries, industries, teams = ["germany", "france", "spain", ""], ["Software", "Retail", "Media"], \
+        ["sales", " Sales", "ops\t", "", "OPS"]
+    leads = write_csv(tmp_path / "leads.csv", ["lead_id", "converted", "country", "industry", "team", "size"], [
+        [f"L{i}", i % 3 == 0, countries[i % 4], industries[i % 3], teams[i % 5], "" if i % 7 == 0 else i * 3]
+        for i in range(40)])
+    types, channels, pages = ["email_click", "page_view"], ["Email", "Web"], [" /Pricing", "/home", "/pricing/x "]
+    events = write_csv(tmp_path / "events.csv", ["lead_id", "event_type", "occurred_at", "channel", "page", "visit"], [
+        [f"L{i % 40}", types[i % 2], f"2024-0{1 + i % 9}-1{i % 10}", channels[i % 3 % 2], pages[i % 3], f"v{i % 9}"]
+        for i in range(300)])
+    ds = load_dataset(leads, events)
+    model = validate_model(FORMS_MODEL)
+    engine = Engine(ds)
+    frame = engine.score(model, explain=False)
+    assert ds.text_forms == {
+        ("leads", "country"): "clean", ("leads", "industry"): "trimmed", ("leads", "team"): "dirty",
+        ("leads", "size"): "clean", ("leads", "converted"): "trimmed",  # size: numbers, typed by the loader
+        ("events", "event_type"): "clean", ("events", "channel"): "trimmed", ("events", "page"): "dirty",
+        ("events", "visit"): "dirty",
+    }
+    plain = Compiler(ds.roles, ds.lead_columns, ds.event_columns)  # cleans every value
+    plain.typed_timestamps, plain.latest_event = True, ds.latest_event
+    want = ds.con.execute(plain.full_query(model, explain=False).sql("duckdb")).df()
+    assert frame["score"].tolist() == want["score"].tolist()
+    assert len(set(frame["score"])) > 5
+    once = Engine(load_dataset(leads, events, check_events=False), once=True)
+    assert _report(engine, model, once) == _report(engine, model)
+
+
+@pytest.mark.parametrize("dirty", [False, True])
+def test_one_off_backtest_joins_events_by_ids_as_written_and_trims_when_it_must(tmp_path, dirty):
+    """A one-off back-test joins events by lead ids as written: only an id with white space at an
+    end can be joined otherwise by trimming, and only such an unknown id makes it run again."""
+    leads = write_csv(tmp_path / "leads.csv", ["lead_id", "converted", "outcome_at"],
+                      [[f"L{i}", i % 2, "2024-06-01"] for i in range(12)])
+    ids = [f"L{i % 12}" for i in range(60)] + ["X9", "X9", "X8"]
+    if dirty:
+        ids = [f" {i}" if n % 4 == 0 else f"{i}\t" if n % 4 == 1 else i for n, i in enumerate(ids)]
+    events = write_csv(tmp_path / "events.csv", ["lead_id", "event_type", "occurred_at"],
+                       [[i, "demo", f"2024-0{1 + n % 5}-0{1 + n % 9}"] for n, i in enumerate(ids)])
+    model = validate_model({"criteria": [{"id": "demo", "type": "event", "event": "demo", "points": 3,
+                                          "half_life_days": 20}], "threshold": 4})
+    engine = Engine(load_dataset(leads, events))
+    once = Engine(load_dataset(leads, events, check_events=False), once=True)
+    got = _report(engine, model, once)
+    assert got == _report(engine, model)
+    # ' X9' and 'X9<tab>' are one unknown id, as trimming has it
+    assert any("3 event(s) of 2 unknown lead id(s)" in w for w in got["warnings"]), got["warnings"]
+    assert once.prepare_count == (2 if dirty else 1)
