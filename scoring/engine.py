@@ -44,7 +44,7 @@ MAX_ENUM = 1000  # text signals with more distinct values than this stay text
 _POOL = ThreadPoolExecutor(2, thread_name_prefix="leadscore-counts")  # see score_half
 # What `_Population.of` reads per lead of the population, from prepared columns.
 _OUTCOME_AND_MONTH = 'CAST("__outcome" AS TINYINT) AS y, year("__created") * 12 + month("__created") - 1 AS month'
-FORM_LOOK_ALL, FORM_LOOK_ROWS, FORM_LOOK_VALUES = 2_000_000, 100_000, 1000  # see Engine._note_text_forms
+FORM_LOOK_ALL, FORM_LOOK_ROWS, FORM_LOOK_VALUES = 2_000_000, 20_000, 1000  # see Engine._note_text_forms
 # Column types DuckDB writes as text with no white space at an end and no capital letter.
 CLEAN_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL", "BOOLEAN", "DATE", "TIMESTAMP")

@@ -187,3 +187,43 @@ def test_the_command_flushes_all_it_writes_and_leaves_a_closed_pipe_quietly(tmp_
     reader.stdout.close()
     err = reader.stderr.read().decode()
     assert reader.wait() == 1 and "Traceback" not in err, err
+
+
+def test_no_data_set_outlives_the_command_that_loaded_it(tmp_path, monkeypatch, capsys):
+    """`entry` leaves by os._exit without a garbage collection: DuckDB must have closed (and removed
+    any spill files) when a command returns, so no reference cycle may hold a data set or an engine."""
+    import gc
+    import weakref
+
+    import scoring.cli
+    import scoring.dataset
+    from scoring.engine import Engine
+
+    alive: list[weakref.finalize] = []
+    load = scoring.dataset.load_dataset
+
+    def watched(*args, **kwargs):
+        ds = load(*args, **kwargs)
+        alive.append(weakref.finalize(ds, lambda: None))
+        return ds
+
+    init = Engine.__init__
+
+    def watched_engine(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        alive.append(weakref.finalize(self, lambda: None))
+
+    monkeypatch.setattr(scoring.dataset, "load_dataset", watched)
+    monkeypatch.setattr(Engine, "__init__", watched_engine)
+    data = [LEADS, "--events", EVENTS]
+    gc.disable()
+    try:
+        for args in (["backtest", FLAGSHIP, *data, "--json"],
+                     ["backtest", FLAGSHIP, *data, "--split-date", "2025-01-01"],
+                     ["score", FLAGSHIP, *data, "-o", str(tmp_path / "s.csv")],
+                     ["compare", FLAGSHIP, FLAGSHIP, *data]):
+            assert scoring.cli.main(args) == 0
+            assert alive and not any(f.alive for f in alive), args
+    finally:
+        gc.enable()
+    capsys.readouterr()
