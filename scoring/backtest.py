@@ -98,12 +98,11 @@ class Curve:
         per distinct score only to serialise it takes twice as long, for a million of them."""
         import tempfile
 
-        import duckdb
-
+        from scoring.dataset import connect
         from scoring.sql import quote_literal
 
         qualified = self.cum_pos + self.cum_neg
-        con = duckdb.connect()
+        con = connect()  # no progress bar: at ten million leads it would land in the JSON
         try:
             # The rows go out in the arrays' order, which is the sweep's: DuckDB keeps the order of
             # what it scans unless told it need not (documented; a quarter faster than ORDER BY).

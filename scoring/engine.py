@@ -85,6 +85,19 @@ class _Population:
         return self.scratch[name]
 
 
+@dataclass(frozen=True)
+class _Once:
+    """A one-off back-test query's result (`Engine._once`): the population's outcome, month, fit
+    and engagement; its created_at span and the open and outside leads; how many of it have no
+    outcome_at; whether an unknown id has white space at an end; the unknown ids' events and ids."""
+
+    rows: dict[str, np.ndarray]
+    static: tuple[float | None, int, int]
+    undated: int
+    dirty: bool
+    unknown: tuple[int, int] | None
+
+
 class Engine:
     """Scores models over one loaded data set under one as-of rule."""
 
@@ -303,55 +316,66 @@ class Engine:
         """`counts` in one pass over the events: one query prepares, scores and adds up each lead's
         fit and engagement (`Compiler.dimension_sums`); numpy does the rest (`score_half`).
 
-        If the loader left the events unchecked and no lead of the population needs the latest
-        event for its as-of, the same pass counts the events of unknown leads for the warning
-        (`prepare_ctes(unknown_events=True)`): the events are read once, not twice. That pass
-        joins events by their lead ids as written (`raw_ids`); should an unknown id have white
-        space at an end, it runs again with trimmed ids, as the rare case it is."""
+        If the loader left the events unchecked, the same pass counts the events of unknown leads
+        for the warning (`prepare_ctes(unknown_events=True)`): the events are read once, not
+        twice. It joins events by their lead ids as written (`raw_ids`), and it takes every lead
+        of the population to have an outcome_at (or the snapshot's date) for its as-of. Should an
+        unknown id have white space at an end, it runs again with trimmed ids; should a lead have
+        no outcome_at, it runs again after the loader's pass has found the latest event, that
+        lead's as-of. Both are the rare case."""
         needed = self._needed(model)
-        # What the population leaves out needs the leads alone: no events, no signals.
-        leads = self.compiler_query(self.compiler.prepare_ctes([], [], ordered=False), [])
-        *static, undated = self._static(f"({leads})", as_of)
-        fused = (not self.dataset.events_checked and any(s.kind != "lead" for s in needed)
-                 and (self.as_of is not None or not undated))
+        fused = not self.dataset.events_checked and any(s.kind != "lead" for s in needed)
         if not fused:
             self._check_events()
-        rows = self._once_rows(model, needed, as_of, fused=fused, raw_ids=fused)
-        if fused and rows.pop("__dirty").any():
-            rows = self._once_rows(model, needed, as_of, fused=True, raw_ids=False)
-        if fused:
-            rows = self._unknown_events_noted(rows)
+        once = self._once(model, needed, as_of, fused=fused)
+        if fused and self.as_of is None and once.undated:
+            self._check_events()
+            once = self._once(model, needed, as_of, fused=False)
+        elif once.dirty:
+            once = self._once(model, needed, as_of, fused=True, raw_ids=False)
+        if once.unknown is not None:
+            self.dataset.note_unknown_events(*once.unknown)
+        rows = once.rows
         return score_half(model, np.asarray(rows["fit"], np.float64), np.asarray(rows["engagement"], np.float64),
-                          _Population.of(rows["y"], rows["month"], tuple(static)))
+                          _Population.of(rows["y"], rows["month"], once.static))
 
-    def _once_rows(self, model: Model, needed: list[Signal], as_of: datetime | None, *, fused: bool,
-                   raw_ids: bool) -> dict:
-        """The one-off query's columns: outcome, month, fit and engagement per lead of the
-        population (`fused`: and the unknown ids' rows, see `_unknown_events_noted`; `raw_ids`:
-        and whether each has white space at an end, see `Compiler.prepare_ctes`)."""
-        extra = (["__events", "__no_lead"] + (["__dirty"] if raw_ids else [])) if fused else []
+    def _once(self, model: Model, needed: list[Signal], as_of: datetime | None, *, fused: bool,
+              raw_ids: bool = True) -> _Once:
+        """The one-off query over every lead (and, `fused`, every unknown id: see
+        `_unknown_events`), and in numpy what `_static` gives for a prepared table."""
+        extra = ["__events", "__no_lead", *(["__dirty"] if raw_ids else [])] if fused else []
         prepared = self.compiler_query(self.compiler.prepare_ctes(
-            needed, self.compiler.where_fields(model), unknown_events=fused, decided_only=True, raw_ids=raw_ids,
-            ordered=False), list(dict.fromkeys(s.name for s in needed)) + extra)
+            needed, self.compiler.where_fields(model), unknown_events=fused, decided_only=True,
+            raw_ids=fused and raw_ids, ordered=False), list(dict.fromkeys(s.name for s in needed)) + extra)
         sigs = self.compiler.signals(model)
         fit, engagement = self.compiler.dimension_sums(
             model, [self.compiler.points(c, sigs.get(c.id, {})) for c in model.criteria])
         where, params = _population(as_of)
         unknown = ', "__id" IS NULL AS __unknown' + "".join(f", {q(n)}" for n in extra) if fused else ""
         rows = self.con.sql(
-            f"""SELECT {_OUTCOME_AND_MONTH}, {fit.sql("duckdb")} AS fit, {engagement.sql("duckdb")} AS engagement
+            f"""SELECT {_OUTCOME_AND_MONTH}, {fit.sql("duckdb")} AS fit, {engagement.sql("duckdb")} AS engagement,
+                       epoch_us("__created") AS __created, {where} AS __in, "__outcome_at" IS NULL AS __undated
                        {unknown}
-                FROM ({prepared}) WHERE {where}{' OR "__id" IS NULL' if fused else ""}""", params=params).fetchnumpy()
+                FROM ({prepared})""", params=params).fetchnumpy()
         self.prepare_count += 1
-        return rows
+        inside, undated = (np.ma.filled(rows.pop(k), False).astype(bool) for k in ("__in", "__undated"))
+        decided = ~np.ma.getmaskarray(rows["y"])  # unknown ids have no outcome
+        created = np.ma.compressed(rows.pop("__created")[inside])
+        span = None if not len(created) else (int(created.max()) - int(created.min())) / 10**6 / 86400
+        dirty = bool(np.asarray(rows.pop("__dirty"), bool).any()) if "__dirty" in rows else False
+        found = self._unknown_events(rows) if fused else None
+        lead = ~np.asarray(rows.pop("__unknown"), bool) if fused else np.ones(len(inside), bool)
+        return _Once(rows={k: v[inside] for k, v in rows.items()},
+                     static=(span, int((~decided & lead).sum()), int((decided & ~inside).sum())),
+                     undated=int((inside & undated).sum()), dirty=dirty, unknown=found)
 
-    def _unknown_events_noted(self, rows: dict) -> dict:
-        """The population's rows without the rows of unknown ids, whose events go to the warning
-        `Dataset.check_events` would give (ids: those rows but the one of events without an id)."""
-        unknown = np.asarray(rows.pop("__unknown"), bool)
+    @staticmethod
+    def _unknown_events(rows: dict) -> tuple[int, int]:
+        """The events of unknown ids and how many such ids, as `Dataset.check_events` counts them
+        (every row of an unknown id but the one of events without an id)."""
+        unknown = np.asarray(rows["__unknown"], bool)
         events, no_lead = np.asarray(rows.pop("__events")), np.asarray(rows.pop("__no_lead"), bool)
-        self.dataset.note_unknown_events(int(events[unknown].sum()), int((unknown & ~no_lead).sum()))
-        return {k: v[~unknown] for k, v in rows.items()} if unknown.any() else rows
+        return int(events[unknown].sum()), int((unknown & ~no_lead).sum())
 
     def _population(self, table: str, as_of: datetime | None) -> _Population:
         """What no change of the model alters: outcomes, months, the created_at span, open and
@@ -361,22 +385,20 @@ class Engine:
             where, params = _population(as_of)
             rows = self.con.sql(
                 f"SELECT {_OUTCOME_AND_MONTH} FROM {q(table)} WHERE {where}", params=params).fetchnumpy()
-            self._populations[as_of] = _Population.of(rows["y"], rows["month"], self._static(q(table), as_of)[:3])
+            self._populations[as_of] = _Population.of(rows["y"], rows["month"], self._static(q(table), as_of))
         return self._populations[as_of]
 
-    def _static(self, source: str, as_of: datetime | None) -> tuple[float | None, int, int, int]:
-        """The created_at span of the population in days, the open leads, the decided leads
-        outside it, and its leads without an outcome_at (their as-of is the latest event), over
-        `source` (a prepared table, or a query giving the same columns)."""
+    def _static(self, source: str, as_of: datetime | None) -> tuple[float | None, int, int]:
+        """The created_at span of the population in days, the open leads and the decided leads
+        outside it, over `source` (a prepared table; `_once` finds the same in its own rows)."""
         where, params = _population(as_of)
-        c0, c1, open_leads, outside, undated = self.con.execute(
+        c0, c1, open_leads, outside = self.con.execute(
             f"""SELECT min("__created") FILTER (WHERE {where}), max("__created") FILTER (WHERE {where}),
                        count(*) FILTER (WHERE "__outcome" IS NULL),
-                       count(*) FILTER (WHERE "__outcome" IS NOT NULL AND NOT ({where})),
-                       count(*) FILTER (WHERE ({where}) AND "__outcome_at" IS NULL)
+                       count(*) FILTER (WHERE "__outcome" IS NOT NULL AND NOT ({where}))
                 FROM {source}""", params).fetchall()[0]  # fetchall: `sql` refuses to run beside an open result
         span = None if c0 is None else (c1 - c0).total_seconds() / 86400
-        return span, int(open_leads), int(outside), int(undated)
+        return span, int(open_leads), int(outside)
 
     def _criterion_points(self, model: Model, table: str, as_of: datetime | None) -> list[np.ndarray]:
         """Each criterion's points per lead of the population, in model order. Only criteria not

@@ -54,3 +54,14 @@ def test_no_sql_is_built_from_user_text_in_the_compiler():
     src = (ROOT / "scoring" / "compiler.py").read_text(encoding="utf-8")
     assert "parse_one(" not in src and "exp.maybe_parse(" not in src
     assert not re.search(r"\.(where|when|select)\(\s*f[\"']", src)
+
+
+def test_every_duckdb_connection_draws_no_progress_bar():
+    """DuckDB draws a progress bar on standard output for a query longer than two seconds: in
+    `leadscore backtest --json` over ten million leads it landed in the middle of the JSON.
+    Every connection the package opens turns it off where it is opened."""
+    for path in sorted((ROOT / "scoring").glob("*.py")):
+        src = path.read_text(encoding="utf-8")
+        for opened in re.finditer(r"duckdb\.connect\(", src):
+            assert "enable_progress_bar" in src[opened.start():opened.start() + 400], (
+                f"{path.name}, line {src.count(chr(10), 0, opened.start()) + 1}: a DuckDB connection with its bar on")

@@ -186,3 +186,18 @@ def test_one_off_backtest_joins_events_by_ids_as_written_and_trims_when_it_must(
     # ' X9' and 'X9<tab>' are one unknown id, as trimming has it
     assert any("3 event(s) of 2 unknown lead id(s)" in w for w in got["warnings"]), got["warnings"]
     assert once.prepare_count == (2 if dirty else 1)
+
+
+def test_one_off_backtest_finds_the_latest_event_for_leads_without_an_outcome_at(tmp_path):
+    """A one-off back-test takes every decided lead to have an outcome_at; a lead without one has
+    the latest event of a known lead as its as-of, so the query runs again once that is known."""
+    leads = write_csv(tmp_path / "leads.csv", ["lead_id", "converted", "outcome_at", "created_at"],
+                      [[f"L{i}", i % 2, "" if i % 3 == 0 else "2024-06-01", f"2024-01-{1 + i:02d}"] for i in range(12)])
+    events = write_csv(tmp_path / "events.csv", ["lead_id", "event_type", "occurred_at"],
+                       [[f"L{n % 12}", "demo", f"2024-0{1 + n % 8}-0{1 + n % 9}"] for n in range(50)])
+    model = validate_model({"criteria": [{"id": "demo", "type": "event", "event": "demo", "points": 3,
+                                          "half_life_days": 20}], "threshold": 4})
+    engine = Engine(load_dataset(leads, events))
+    once = Engine(load_dataset(leads, events, check_events=False), once=True)
+    assert _report(engine, model, once) == _report(engine, model)
+    assert once.prepare_count == 2
