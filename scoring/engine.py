@@ -324,7 +324,8 @@ class Engine:
         no outcome_at, it runs again after the loader's pass has found the latest event, that
         lead's as-of. Both are the rare case."""
         needed = self._needed(model)
-        fused = not self.dataset.events_checked and any(s.kind != "lead" for s in needed)
+        undated = self.as_of is None and self.dataset.roles.outcome_at is None  # every lead's as-of: the latest event
+        fused = not self.dataset.events_checked and any(s.kind != "lead" for s in needed) and not undated
         if not fused:
             self._check_events()
         once = self._once(model, needed, as_of, fused=fused)
