@@ -212,9 +212,9 @@ def _session(key: str) -> duckdb.DuckDBPyConnection:
     con = _SESSIONS.get(key)
     if con is None:
         con = duckdb.connect(
-            ":memory:", config={"threads": 1, "autoload_known_extensions": False, "autoinstall_known_extensions": False,
-                                "enable_progress_bar": False}
+            ":memory:", config={"threads": 1, "autoload_known_extensions": False, "autoinstall_known_extensions": False}
         )
+        con.execute("SET enable_progress_bar = false")
         # The folder, not the file: DuckDB keeps companions beside it (.wal, .wal.checkpoint).
         con.execute("SET allowed_directories = [?]", [str(Path(key).parent) + os.sep])
         con.execute("SET enable_external_access = false")
