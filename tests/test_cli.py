@@ -219,9 +219,7 @@ def test_no_data_set_outlives_the_command_that_loaded_it(tmp_path, monkeypatch, 
     gc.disable()
     try:
         for args in (["backtest", FLAGSHIP, *data, "--json"],
-                     ["backtest", FLAGSHIP, *data, "--split-date", "2025-01-01"],
-                     ["score", FLAGSHIP, *data, "-o", str(tmp_path / "s.csv")],
-                     ["compare", FLAGSHIP, FLAGSHIP, *data]):
+                     ["score", FLAGSHIP, *data, "-o", str(tmp_path / "s.csv")]):
             assert scoring.cli.main(args) == 0
             assert alive and not any(f.alive for f in alive), args
     finally:
