@@ -205,7 +205,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from scoring.bench import run_bench
 
-    result = run_bench(args.leads, args.events_per_lead, parquet=args.parquet, workdir=args.workdir)
+    result = run_bench(args.leads, args.events_per_lead, parquet=args.parquet, workdir=args.workdir,
+                       repeat=args.repeat)
     if args.json:
         print(dumps(result))
     else:
@@ -288,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--leads", type=int, default=100_000)
     sp.add_argument("--events-per-lead", type=float, default=10.0)
     sp.add_argument("--parquet", action="store_true", help="also time a whole backtest over Parquet files")
+    sp.add_argument("--repeat", type=int, default=1,
+                    help="with --parquet: run the process and the hand-written query this many times, in turns")
     sp.add_argument("--workdir", help="where generated files go (default: a temporary folder)")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_bench)

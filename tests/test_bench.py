@@ -107,3 +107,20 @@ def test_the_straightforward_query_gives_the_engines_auc(tmp_path):
 def test_bench_refuses_an_empty_size(capsys):
     assert main(["bench", "--leads", "0", "--json"]) == 1
     assert "--leads" in capsys.readouterr().err
+
+
+def test_the_process_and_the_query_run_in_turns_and_report_medians(capsys):
+    """`--parquet --repeat 2`: the whole command and the yardstick each ran twice, the reported
+    times are the medians of those runs, and the two AUCs are the same number."""
+    assert main(["bench", "--leads", "1200", "--events-per-lead", "4", "--parquet", "--repeat", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["process_runs"] == 2
+    for key in ("backtest_process_s", "straight_query_s"):
+        runs = result[key.replace("_s", "_runs_s")]
+        assert len(runs) == 2 and all(_positive(r) for r in runs)
+        assert result[key] == pytest.approx(sum(runs) / 2, abs=2e-3)
+    assert result["process_ratio"] == pytest.approx(result["backtest_process_s"] / result["straight_query_s"], rel=1e-3)
+    assert result["auc_abs_diff"] == 0.0
+    assert result["backtest_leads"] == result["straight_leads"]
+    assert main(["bench", "--leads", "10", "--parquet", "--repeat", "0", "--json"]) == 1
+    assert "--repeat" in capsys.readouterr().err
