@@ -145,7 +145,7 @@ def edit_map(c, doc: dict) -> None:
     rows += [{"value": v, "points": None} for v in known if v.strip().lower() not in listed][:15]
     data = pd.DataFrame(rows, columns=["value", "points"])
     key = editor_key(c.id, "values", doc)
-    edited = st.data_editor(data, key=key, num_rows="dynamic", hide_index=True, width="stretch",
+    edited = st.data_editor(data, key=key, num_rows="dynamic", hide_index=True, width="stretch", placeholder="",
                             column_config={"value": st.column_config.TextColumn("Value"),
                                            "points": st.column_config.NumberColumn("Points", format="%g")})
     values = {str(r["value"]).strip(): clean_number(r["points"]) for _, r in edited.iterrows()
@@ -160,7 +160,7 @@ def edit_map(c, doc: dict) -> None:
 def edit_bands(c, doc: dict) -> None:
     data = pd.DataFrame([b.model_dump() for b in c.bands], columns=["min", "max", "points"])
     key = editor_key(c.id, "bands", doc)
-    edited = st.data_editor(data, key=key, num_rows="dynamic", hide_index=True, width="stretch",
+    edited = st.data_editor(data, key=key, num_rows="dynamic", hide_index=True, width="stretch", placeholder="",
                             column_config={"min": st.column_config.NumberColumn("From (>=)", format="%g"),
                                            "max": st.column_config.NumberColumn("Below (<)", format="%g"),
                                            "points": st.column_config.NumberColumn("Points", format="%g")})

@@ -115,6 +115,16 @@ def test_template_switch_replaces_the_model():
     assert not at.exception
 
 
+def test_value_and_band_tables_leave_empty_cells_empty():
+    """A value found in the data but given no points, or a band without a lower bound, is an empty
+    cell: Streamlit would show a grey "None", which reads as a value called None."""
+    at = start("pages/criteria.py")
+    editors = {e.key.rsplit("_", 1)[0]: e.proto for e in at.get("dataframe")}
+    assert {"c0_seniority_values", "c0_company_size_bands"} <= set(editors), sorted(editors)
+    for key, proto in editors.items():
+        assert proto.HasField("placeholder") and proto.placeholder == "", key
+
+
 def upload(at: AppTest, key: str, name: str, data: bytes) -> AppTest:
     widget = next(w for w in at.get("file_uploader") if w.key == key)
     widget.upload(name, data).run()
