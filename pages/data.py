@@ -11,7 +11,14 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from pages import common
 from scoring import session
 from scoring.charts import missing_chart
-from scoring.dataset import guess_events_mapping, guess_leads_mapping, load_dataset, parse_mapping, peek
+from scoring.dataset import (
+    DEFAULT_POSITIVE,
+    guess_events_mapping,
+    guess_leads_mapping,
+    load_dataset,
+    parse_mapping,
+    peek,
+)
 from scoring.errors import LeadScoreError
 from scoring.model import load_model
 from scoring.session import DataSource
@@ -25,7 +32,8 @@ NONE = "(none)"
 
 st.title("Data")
 state = st.session_state
-LEADS_MAP_KEYS = ("map_id", "map_outcome", "map_positive", "map_created", "map_outcome_at", "map_na")
+LEADS_MAP_KEYS = ("map_id", "map_outcome", "map_positive", "map_positive_of", "map_created", "map_outcome_at",
+                  "map_na")
 EVENTS_MAP_KEYS = ("map_ev_lead", "map_ev_type", "map_ev_at")
 
 
@@ -39,6 +47,15 @@ def forget_mapping_of_other_files(leads_up: UploadedFile | None, events_up: Uplo
             for key in keys:
                 state.pop(key, None)
             state[seen] = file_id
+
+
+def guessed(key: str, value: object) -> str:
+    """`key`, a mapping widget's, starting at its guess. Set through Session State, not a widget's
+    index or default: the browser keeps a keyed widget's last value even when its options change
+    (another file, another outcome column) and ignores a new default; a value set here reaches it."""
+    if key not in state:
+        state[key] = value
+    return key
 
 
 current = session.source(state)
@@ -119,39 +136,42 @@ else:
         st.subheader("Map the columns")
         st.caption(f"{leads_up.name}: {lp.rows:,} rows, {len(lp.columns)} columns. Defaults are guesses: check them.")
         m1, m2, m3 = st.columns(3)
-        ids = [NUMBER_ROWS, *lp.columns]
-        id_col = m1.selectbox("Lead id", ids, index=ids.index(guess["id"]) if guess["id"] else 0, key="map_id")
-        outs = [NONE, *lp.columns]
-        out_col = m2.selectbox("Outcome (won/lost)", outs,
-                               index=outs.index(guess["outcome"]) if guess["outcome"] else 0, key="map_outcome")
+        id_col = m1.selectbox("Lead id", [NUMBER_ROWS, *lp.columns], key=guessed("map_id", guess["id"] or NUMBER_ROWS))
+        out_col = m2.selectbox("Outcome (won/lost)", [NONE, *lp.columns],
+                               key=guessed("map_outcome", guess["outcome"] or NONE))
         values = lp.values.get(out_col, []) if out_col != NONE else []
-        default_pos = [v for v in values if v.strip().lower() in guess["positive"]]
-        positive = m3.multiselect("Values that mean converted", values, default=default_pos, key="map_positive",
+        if state.get("map_positive_of") != out_col:  # another outcome column: its own guesses
+            state.pop("map_positive", None)
+            state["map_positive_of"] = out_col
+        default_pos = [v for v in values if v.strip().lower() in DEFAULT_POSITIVE]
+        positive = m3.multiselect("Values that mean converted", values, key=guessed("map_positive", default_pos),
                                   help="Compared ignoring case and white space; any other value means lost, "
                                   "an empty cell means still open.")
         dates = [NONE, *lp.columns]
         d1, d2, d3 = st.columns(3)
-        created = d1.selectbox("Created at", dates, index=dates.index(guess["created_at"] or NONE), key="map_created")
+        created = d1.selectbox("Created at", dates, key=guessed("map_created", guess["created_at"] or NONE))
         decided = d2.selectbox("Outcome at (won/lost date)", dates,
-                               index=dates.index(guess["outcome_at"] or NONE), key="map_outcome_at")
+                               key=guessed("map_outcome_at", guess["outcome_at"] or NONE))
         all_values = sorted({v for c in lp.columns for v in lp.values[c]})
         na = d3.multiselect("Placeholders that mean missing", sorted(set(all_values) | set(guess["na_values"])),
-                            default=guess["na_values"], key="map_na",
+                            key=guessed("map_na", guess["na_values"]),
                             help="e.g. a form's 'Select' or 'unknown'. Empty cells are always missing.")
+        if out_col != NONE and not positive:
+            st.warning(f"No value of '{out_col}' is chosen as converted: {', '.join(DEFAULT_POSITIVE)} will mean "
+                       "converted (ignoring case), any other value lost.")
         events_map = None
         if ep is not None:
             eg = guess_events_mapping(ep)
             e1, e2, e3 = st.columns(3)
             events_map = {
-                "lead_id": e1.selectbox("Event: lead id", ep.columns, index=ep.columns.index(eg["lead_id"]),
-                                        key="map_ev_lead"),
-                "type": e2.selectbox("Event: type", ep.columns, index=ep.columns.index(eg["type"]), key="map_ev_type"),
-                "at": e3.selectbox("Event: time", ep.columns, index=ep.columns.index(eg["at"]), key="map_ev_at"),
+                "lead_id": e1.selectbox("Event: lead id", ep.columns, key=guessed("map_ev_lead", eg["lead_id"])),
+                "type": e2.selectbox("Event: type", ep.columns, key=guessed("map_ev_type", eg["type"])),
+                "at": e3.selectbox("Event: time", ep.columns, key=guessed("map_ev_at", eg["at"])),
             }
         mapping = {"leads": {
             "id": None if id_col == NUMBER_ROWS else id_col,
             "outcome": None if out_col == NONE else out_col,
-            "positive": positive or ["1", "true", "yes", "won", "converted"],
+            "positive": positive or DEFAULT_POSITIVE,
             "created_at": None if created == NONE else created,
             "outcome_at": None if decided == NONE else decided,
             "na_values": na,

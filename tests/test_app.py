@@ -361,6 +361,20 @@ def test_a_new_upload_gets_its_own_mapping_guesses():
     assert metric(at, "Converted") == "2"
 
 
+def test_another_outcome_column_gets_its_own_converted_values_and_none_is_said_aloud():
+    at = start("pages/data.py")
+    at.radio(key="data_choice").set_value("upload").run()
+    upload(at, "leads_upload", "two.csv", b"lead_id,converted,closed\nA1,yes,True\nA2,no,False\nA3,yes,True\n")
+    assert at.selectbox(key="map_outcome").value == "converted"
+    assert at.multiselect(key="map_positive").value == ["yes"]
+    at.selectbox(key="map_outcome").set_value("closed").run()
+    assert at.multiselect(key="map_positive").value == ["True"]
+    assert not any("No value of" in w.value for w in at.warning)
+    at.multiselect(key="map_positive").set_value([]).run()
+    assert any("No value of 'closed' is chosen as converted: 1, true, yes, won, converted" in w.value
+               for w in at.warning), [w.value for w in at.warning]
+
+
 def test_compare_with_the_saved_version_says_they_agree():
     """Unchanged model vs its saved version: no empty table, a sentence that they agree."""
     at = start("pages/backtest.py")

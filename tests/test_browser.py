@@ -209,16 +209,27 @@ def test_5_library_save_download_and_import(ui, tmp_path):
     viewer.close()
 
 
-def test_6_upload_a_real_csv_and_map_it(ui):
+def test_6_upload_a_real_csv_and_map_it(ui, tmp_path):
+    """A second file gets its own guesses in the browser too: the browser keeps a keyed widget's
+    last value when its options change, so the bank file once showed no converted value and no
+    placeholder (and loaded with 'unknown' as a value)."""
     page = ui
     goto(page, "Data")
     shot(page, "5a_data_sample")
     page.get_by_text("Upload my own files").click()
     settle(page)
+    first = tmp_path / "first.csv"
+    first.write_text("lead_id,outcome\nA1,won\nA2,lost\n", encoding="utf-8")
+    uploader = page.locator(".st-key-leads_upload input[type='file']")
+    uploader.set_input_files(str(first))
+    settle(page)
+    expect(page.locator(".st-key-map_positive")).to_contain_text("won")
     csv_path = SHARED_DATA / "uci_bank_marketing" / "bank-additional-full.csv"
-    page.locator(".st-key-leads_upload input[type='file']").set_input_files(str(csv_path))
+    uploader.set_input_files(str(csv_path))
     settle(page)
     expect(page.get_by_text("Map the columns")).to_be_visible()
+    expect(page.locator(".st-key-map_positive")).to_contain_text("yes")
+    expect(page.locator(".st-key-map_na")).to_contain_text("unknown")
     page.locator(".st-key-load_upload button").click()
     settle(page)
     expect(page.locator("[data-testid='stMain']")).to_contain_text("41,188")
