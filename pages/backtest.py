@@ -12,7 +12,6 @@ from scoring.backtest import (
     Curve,
     consequences,
     disagreements,
-    months_span,
     psi,
     report,
     round_up,
@@ -59,7 +58,6 @@ state[session.AS_OF] = as_of
 frame = common.scored(m, as_of)
 if frame is None:
     st.stop()
-months = months_span(frame.loc[frame["__outcome"].notna(), "__created"])
 
 
 def set_threshold(value: float) -> None:
@@ -81,7 +79,7 @@ st.slider("Hand-off threshold (score at or above goes to sales)", min_value=floa
 common.section_error("threshold")
 
 r = common.report_for(frame, m, as_of)
-at, cons = r["at_threshold"], r["consequences"]
+at, cons, months = r["at_threshold"], r["consequences"], r["months"]  # months of the population: a snapshot's own
 cards = st.columns(6)
 cards[0].metric("AUC", common.num(r["auc"], 3), help="Chance a converted lead outscores a lost one")
 cards[1].metric("KS", common.num(r["ks"], 3), help="Largest gap between converted and lost catch rates")

@@ -272,9 +272,10 @@ def sidebar() -> None:
             st.warning("The model does not fit this data yet: see Criteria.")
         if frame is not None:
             h = headline(report_for(frame, m))
-            st.metric("AUC", "n/a" if h["auc"] is None else f"{h['auc']:.3f}")
-            st.metric("Qualified / month", num(h["per_month"]))
-            st.metric("Conversion of qualified", pct(h["precision"]))
+            per_lead = "Every decided lead scored as of its decision (a snapshot on Back-test does not change this)"
+            st.metric("AUC", "n/a" if h["auc"] is None else f"{h['auc']:.3f}", help=per_lead)
+            st.metric("Qualified / month", num(h["per_month"]), help=per_lead)
+            st.metric("Conversion of qualified", pct(h["precision"]), help=per_lead)
     access_note()
 
 

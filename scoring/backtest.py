@@ -265,14 +265,9 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def months_span(created: pd.Series) -> float | None:
+def _months(days: float | None) -> float | None:
     """Months covered by a population's created_at (at least one); None without dates: then no
     figure is given a month, rather than the whole history passed off as one month."""
-    c = created.dropna()
-    return _months((c.max() - c.min()).total_seconds() / 86400 if len(c) else None)
-
-
-def _months(days: float | None) -> float | None:
     return None if days is None else max(1.0, days / 30.4375)
 
 

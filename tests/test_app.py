@@ -90,6 +90,23 @@ def test_moving_the_threshold_changes_precision_and_recall():
     assert after[0] != before[0] and after[1] != before[1]
 
 
+def test_a_snapshot_counts_its_months_from_its_own_leads():
+    """Qualified a month and the caption's months both describe the snapshot's population, not the
+    whole history's (which once gave '219 qualified over 19.7 months' beside 20 a month)."""
+    import datetime
+    import re
+
+    at = start("pages/backtest.py")
+    at.toggle(key="use_snapshot").set_value(True).run()
+    at.date_input(key="snapshot_date").set_value(datetime.date(2025, 3, 2)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    caption = next(c.value for c in at.caption if "decided leads over" in c.value)
+    found = re.search(r"over ([\d.]+) months.*?([\d,]+) qualified", caption)
+    months, qualified = float(found[1]), int(found[2].replace(",", ""))
+    assert months < 15, caption  # the sample's history spans 20 months; this snapshot's leads about 11
+    assert abs(qualified / months - float(metric(at, "Qualified / month").replace(",", ""))) < 1
+
+
 def test_capacity_sets_the_threshold():
     at = start("pages/backtest.py")
     at.number_input(key="capacity").set_value(50).run()
