@@ -208,9 +208,11 @@ with tabs[5]:
     other_pop = other_frame.loc[other_frame["__outcome"].notna()]
     common.chart(compare_distribution_chart(pop, other_pop, "this model", "other"))
     d = disagreements(frame, other_frame)
-    st.markdown(f"**Leads they disagree on**: {d['only_a']['leads']:,} qualified only by this model "
-                f"({d['only_a']['converted']:,} converted), {d['only_b']['leads']:,} only by the other "
-                f"({d['only_b']['converted']:,} converted).")
+    a_side, b_side = d["only_a"], d["only_b"]
+    st.markdown(f"**Leads they disagree on**, open ones included: {a_side['leads']:,} qualified only by this model "
+                f"({a_side['decided']:,} decided, {a_side['converted']:,} converted), {b_side['leads']:,} only by "
+                f"the other ({b_side['decided']:,} decided, {b_side['converted']:,} converted). The table above "
+                "counts decided leads only.")
     if d["leads"]:
         st.dataframe(pd.DataFrame(d["leads"]), hide_index=True, width="stretch", height=260)
     else:

@@ -65,6 +65,8 @@ def render_compare(r: dict) -> str:
         ("recall", pct(a["at_threshold"]["recall"]), pct(b["at_threshold"]["recall"])),
     ]
     out = [f"{x:<12}{y:>24}{z:>24}" for x, y, z in rows]
-    out.append(f"qualified only by A: {d['only_a']['leads']:,} leads, {d['only_a']['converted']:,} converted")
-    out.append(f"qualified only by B: {d['only_b']['leads']:,} leads, {d['only_b']['converted']:,} converted")
+    for side, name in (("only_a", "A"), ("only_b", "B")):
+        s = d[side]
+        out.append(f"qualified only by {name}: {s['leads']:,} leads, open ones included ({s['decided']:,} decided, "
+                   f"{s['converted']:,} converted)")
     return "\n".join(out)

@@ -120,6 +120,11 @@ def test_compare_reports_disagreements(capsys):
     r = json.loads(capsys.readouterr().out)
     assert r["a"]["name"] != r["b"]["name"]
     assert r["disagreements"]["only_a"]["leads"] + r["disagreements"]["only_b"]["leads"] > 0
+    # The text names both bases: the disagreements count open leads, the table above decided ones.
+    assert main(["compare", FLAGSHIP, other, LEADS, "--events", EVENTS]) == 0
+    only_a = r["disagreements"]["only_a"]
+    assert (f"qualified only by A: {only_a['leads']:,} leads, open ones included ({only_a['decided']:,} decided, "
+            f"{only_a['converted']:,} converted)") in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres", "spark", "bigquery", "snowflake"])
