@@ -61,8 +61,10 @@ if frame is None:
 
 
 def set_threshold(value: float) -> None:
-    session.set_top(state, "threshold", clean_number(value))
-    state.pop(f"m{rev}_threshold", None)  # the slider starts again from the model's threshold
+    """Adopt a found threshold. The slider is told its new value through Session State: the browser
+    keeps a slider's own value when only its default changes, so it went on showing the old one."""
+    if session.set_top(state, "threshold", clean_number(value)) is None:
+        state[f"m{rev}_threshold"] = float(value)
 
 
 def on_slider() -> None:

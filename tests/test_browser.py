@@ -131,6 +131,12 @@ def test_3_move_the_threshold(ui):
     assert thumb.inner_text() != start
     after = main_metric(page, "Precision"), main_metric(page, "Recall")
     assert after != before
+    # A found threshold moves the slider too (the browser kept the slider's own value once).
+    found = page.locator("[data-testid='stCaptionContainer']", has_text=re.compile(r"^Threshold \d")).first
+    value = re.match(r"Threshold ([\d.]+)", found.inner_text())[1]
+    page.locator(".st-key-capacity_apply button").click()
+    settle(page)
+    expect(thumb).to_have_text(value)
     expect(page.locator("[data-testid='stVegaLiteChart']").first).to_be_visible()
     # The sweep's plot is 260 px: its element must hold that plus title, legend and axes, or
     # the plot is squashed to a strip (as it was when the element got the plot's height only).
