@@ -24,6 +24,11 @@ library = Library()
 st.subheader("Save a version")
 st.caption(f"Library: `{library.path}` (set LEADSCORE_LIBRARY to use another file). Every save is a new, "
            "immutable version with who and why.")
+if flash := state.pop("save_flash", None):
+    st.success(flash)
+# A refusal holds for the model and version it was about: after another edit or load it is gone.
+stale = state.get("stale_save")
+stale = stale[0] if stale and stale[1:] == (ref, m) else None
 with st.form("save_form"):
     c1, c2, c3 = st.columns([2, 2, 1])
     name = c1.text_input("Model name in the library", ref.name if ref else slugify(m.name), key="save_name",
@@ -31,34 +36,35 @@ with st.form("save_form"):
     author = c2.text_input("Your name", key="save_author")
     role = c3.selectbox("Role", ROLES, key="save_role")
     note = st.text_input("Note: what changed and why", key="save_note")
-    submitted = st.form_submit_button("Save version", type="primary")
+    if stale:
+        st.warning(stale)
+    b1, b2 = st.columns([1, 3])
+    submitted = b1.form_submit_button("Save version", type="primary")
+    # Inside the form: a button outside it would save without what was just typed in the form.
+    anyway = b2.form_submit_button("Save as a new version anyway", key="save_as_new") if stale else False
 
 
 def do_save(save_as_new: bool) -> None:
+    """Save, then run the page again: the sidebar, drawn before this page, must show it saved."""
     base = ref.version if ref and ref.name == state["save_name"] else None
     info = library.save(state["save_name"], m, state["save_author"], state["save_role"], state["save_note"],
                         base, save_as_new=save_as_new)
     session.mark_saved(state, session.LibraryRef(info.name, info.version))
     state.pop("stale_save", None)
-    st.success(f"Saved '{info.name}' version {info.version} ({info.who}, {info.when}).")
+    state["save_flash"] = f"Saved '{info.name}' version {info.version} ({info.who}, {info.when})."
+    st.rerun()
 
 
 if submitted and ref and not session.is_dirty(state) and ref.name == state["save_name"]:
     st.info(f"No changes since version {ref.version}: nothing to save.")
-elif submitted:
+elif submitted or anyway:
     try:
-        do_save(save_as_new=False)
+        do_save(save_as_new=bool(anyway))
     except StaleVersionError as exc:
-        state["stale_save"] = str(exc)
+        state["stale_save"] = (str(exc), ref, m)
+        st.rerun()  # to show the refusal and its "anyway" button in the form
     except LeadScoreError as exc:
         st.error(str(exc))
-if state.get("stale_save"):
-    st.warning(state["stale_save"])
-    if st.button("Save as a new version anyway", key="save_as_new"):
-        try:
-            do_save(save_as_new=True)
-        except LeadScoreError as exc:
-            st.error(str(exc))
 
 # ---- history, diff, restore -------------------------------------------------------------------
 st.subheader("History")

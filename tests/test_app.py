@@ -202,9 +202,13 @@ def test_saving_versions_and_a_stale_save_is_refused():
     at.session_state[session.MODEL] = at.session_state[session.MODEL].model_copy(update={"threshold": 50})
     save_version(at, "my change")
     assert any("version 2" in w.value for w in at.warning), [w.value for w in at.warning]
+    # "Anyway" submits the form: what is typed there now is what the version records.
+    at.text_input(key="save_note").input("my change, kept beside sales'")
     at.button(key="save_as_new").click().run()
     assert at.session_state[session.LIBRARY_REF].version == 3
-    assert [v.note for v in lib.versions("b2b-fit-engagement")] == ["first agreement", "sales' change", "my change"]
+    assert [v.note for v in lib.versions("b2b-fit-engagement")] == ["first agreement", "sales' change",
+                                                                   "my change, kept beside sales'"]
+    assert any("version 3" in s.value for s in at.success) and not at.warning
 
 
 def test_importing_a_model_file_replaces_the_model():

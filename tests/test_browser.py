@@ -188,6 +188,9 @@ def test_5_library_save_download_and_import(ui, tmp_path):
     page.get_by_role("button", name="Save version").click()
     settle(page)
     expect(page.locator("[data-testid='stMain']")).to_contain_text("version 1")
+    # The sidebar, drawn before the page, says so at once (it said "unsaved changes" until a click).
+    expect(page.locator("[data-testid='stSidebar']")).to_contain_text("saved")
+    expect(page.locator("[data-testid='stSidebar']")).not_to_contain_text("unsaved changes")
     with page.expect_download() as dl:
         page.locator(".st-key-dl_json button").click()
     model_file = tmp_path / "model.json"
