@@ -280,7 +280,7 @@ def sidebar() -> None:
 
 
 def section_error(where: str) -> None:
-    """Show the last refused edit for `where` beside its widget."""
-    msg = session.errors(st.session_state).get(where)
-    if msg:
-        st.error(msg, icon=":material/error:")
+    """Show the last refused edits for `where` (and for each field of it) beside its widgets."""
+    for key, msg in session.errors(st.session_state).items():
+        if key == where or key.startswith(f"{where}."):
+            st.error(msg, icon=":material/error:")

@@ -112,7 +112,8 @@ def evidence_line(cid: str) -> str:
 
 
 def editor_key(cid: str, what: str, data: object) -> str:
-    """Data editors are keyed by their content, so an applied edit starts a fresh editor."""
+    """Data editors are keyed by their content, so an applied edit starts a fresh editor (and an
+    edit of another field of the criterion does not, which would drop a row still being typed)."""
     digest = hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"c{rev}_{cid}_{what}_{digest}"
 
@@ -138,28 +139,35 @@ def edit_attribute(c, doc: dict) -> None:
                    on_change=setter(c.id, "points", k(c.id, "points"), "number"))
 
 
+def apply_table(cid: str, field: str, edited: dict | list, current: dict | list) -> None:
+    """An edited table (a map's values, bands) goes to the model; one put back as the model has it
+    drops the message of its refused edit, which would otherwise outlive the fix."""
+    if edited == current:
+        session.errors(state).pop(session.field_error_key(cid, field), None)
+    elif edited and session.set_criterion_field(state, cid, field, edited) is None:
+        st.rerun()
+
+
 def edit_map(c, doc: dict) -> None:
     known = common.column_values(src, c.field) if c.field in columns else []
     rows = [{"value": key, "points": float(p)} for key, p in c.values.items()]
     listed = {key.strip().lower() for key in c.values}
     rows += [{"value": v, "points": None} for v in known if v.strip().lower() not in listed][:15]
     data = pd.DataFrame(rows, columns=["value", "points"])
-    key = editor_key(c.id, "values", doc)
+    key = editor_key(c.id, "values", [c.field, c.values])  # not the whole criterion: a row being typed stays
     edited = st.data_editor(data, key=key, num_rows="dynamic", hide_index=True, width="stretch", placeholder="",
                             column_config={"value": st.column_config.TextColumn("Value"),
                                            "points": st.column_config.NumberColumn("Points", format="%g")})
     values = {str(r["value"]).strip(): clean_number(r["points"]) for _, r in edited.iterrows()
               if pd.notna(r["points"]) and str(r["value"]).strip() and pd.notna(r["value"])}
-    changed = values and values != dict(c.values.items())
-    if changed and session.set_criterion_field(state, c.id, "values", values) is None:
-        st.rerun()
+    apply_table(c.id, "values", values, dict(c.values.items()))
     st.caption("Rows without points are values found in the data: give them points to count them.")
     numbers_row(c, doc, [("default", "Any other value", False), ("missing", "Missing", False)])
 
 
 def edit_bands(c, doc: dict) -> None:
     data = pd.DataFrame([b.model_dump() for b in c.bands], columns=["min", "max", "points"])
-    key = editor_key(c.id, "bands", doc)
+    key = editor_key(c.id, "bands", doc.get("bands"))
     edited = st.data_editor(data, key=key, num_rows="dynamic", hide_index=True, width="stretch", placeholder="",
                             column_config={"min": st.column_config.NumberColumn("From (>=)", format="%g"),
                                            "max": st.column_config.NumberColumn("Below (<)", format="%g"),
@@ -173,9 +181,7 @@ def edit_bands(c, doc: dict) -> None:
             if pd.notna(r[bound]):
                 band[bound] = clean_number(r[bound])
         bands.append(band)
-    changed = bands and bands != [b.model_dump(exclude_none=True) for b in c.bands]
-    if changed and session.set_criterion_field(state, c.id, "bands", bands) is None:
-        st.rerun()
+    apply_table(c.id, "bands", bands, [b.model_dump(exclude_none=True) for b in c.bands])
     numbers_row(c, doc, [("missing", "Missing", False)])
 
 

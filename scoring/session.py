@@ -193,7 +193,13 @@ def set_criterion_field(state: MutableMapping[str, Any], cid: str, key: str, val
             c.pop(key, None)
         else:
             c[key] = value
-    return edit_model(state, change, cid)
+    return edit_model(state, change, field_error_key(cid, key))
+
+
+def field_error_key(cid: str, key: str) -> str:
+    """Where a refused edit of one field of a criterion is kept: apart from its other fields', so
+    that putting that field back as the model has it can clear its message alone."""
+    return f"{cid}.{key}"
 
 
 def replace_criterion(state: MutableMapping[str, Any], cid: str, new: dict) -> str | None:

@@ -142,6 +142,19 @@ def test_value_and_band_tables_leave_empty_cells_empty():
         assert proto.HasField("placeholder") and proto.placeholder == "", key
 
 
+def test_a_value_table_is_kept_while_another_field_of_its_criterion_changes():
+    """A row typed into the table but not yet given points lives in the editor only: a new editor
+    (a new key) would drop it when 'Any other value' changes."""
+    def editor(at: AppTest) -> str:
+        return next(e.key for e in at.get("dataframe") if e.key.startswith("c0_seniority_values"))
+
+    at = start("pages/criteria.py")
+    before = editor(at)
+    at.number_input(key="c0_seniority_default").set_value(3).run()
+    assert at.session_state[session.MODEL].criterion("seniority").default == 3
+    assert editor(at) == before
+
+
 def upload(at: AppTest, key: str, name: str, data: bytes) -> AppTest:
     widget = next(w for w in at.get("file_uploader") if w.key == key)
     widget.upload(name, data).run()
