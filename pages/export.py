@@ -66,6 +66,38 @@ elif submitted or anyway:
     except LeadScoreError as exc:
         st.error(str(exc))
 
+def restore_version(name: str, version: int, newest: int) -> None:
+    """Ask before a restore writes to the library (the version picker may show another version than
+    the one meant); once done, edit the restored version, unless that would drop unsaved changes."""
+    with st.container(border=True):
+        st.markdown(f"Restore **{name}** version **{version}** as version **{newest + 1}**?")
+        who = st.text_input("Your name", state.get("save_author") or "", key="restore_author")
+        c1, c2 = st.columns([1, 4])
+        if c2.button("Cancel", key="history_restore_cancel"):
+            state.pop("confirm_restore", None)
+            st.rerun()
+        if not c1.button("Restore", type="primary", key="history_restore_confirm"):
+            return
+        if not who.strip():
+            st.error("Enter your name: every version says who made it.")
+            return
+        try:
+            info = library.restore(name, version, who.strip(), state.get("save_role", "other"), base_version=newest)
+        except LeadScoreError as exc:
+            st.error(str(exc))
+            return
+    state.pop("confirm_restore", None)
+    done = f"Version {version} restored as version {info.version}."
+    if session.is_dirty(state):
+        done += " The model being edited has unsaved changes, so it stays as it is: load the version to edit it."
+    else:
+        restored, _ = library.load(name, info.version)
+        session.replace_model(state, restored, ref=session.LibraryRef(info.name, info.version))
+        done += " It is now the model being edited."
+    state["history_flash"] = done
+    st.rerun()
+
+
 # ---- history, diff, restore -------------------------------------------------------------------
 st.subheader("History")
 try:
@@ -92,17 +124,13 @@ else:
         loaded, info = library.load(pick, chosen)
         session.replace_model(state, loaded, ref=session.LibraryRef(info.name, info.version))
         st.rerun()
-    if h3.button("Restore as the newest version", key="history_restore"):
-        if not (state.get("save_author") or "").strip():
-            st.error("Enter your name in 'Save a version' first: every version says who made it.")
-            st.stop()
-        try:
-            info = library.restore(pick, chosen, state["save_author"], state.get("save_role", "other"),
-                                   base_version=numbers[-1])
-            st.success(f"Version {chosen} restored as version {info.version}.")
-            st.rerun()
-        except LeadScoreError as exc:
-            st.error(str(exc))
+    if h3.button("Restore as the newest version", key="history_restore",
+                 help="Saves a copy of the chosen version as the newest one; no version is changed or deleted"):
+        state["confirm_restore"] = (pick, chosen)
+    if state.get("confirm_restore") == (pick, chosen):
+        restore_version(pick, chosen, numbers[-1])
+    if flash := state.pop("history_flash", None):
+        st.success(flash)
     if len(numbers) >= 2:
         st.markdown("**Compare two versions** (changes, and both back-tested on the current data)")
         d1, d2 = st.columns(2)

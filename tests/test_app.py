@@ -224,6 +224,29 @@ def test_saving_versions_and_a_stale_save_is_refused():
     assert any("version 3" in s.value for s in at.success) and not at.warning
 
 
+def test_restoring_a_version_asks_first_then_edits_the_restored_version():
+    from scoring.library import Library
+
+    at = start("pages/export.py")
+    save_version(at, "first agreement")
+    first = at.session_state[session.MODEL]
+    at.session_state[session.MODEL] = first.model_copy(update={"threshold": 50})
+    save_version(at, "higher bar")
+    assert at.session_state[session.LIBRARY_REF].version == 2
+    at.selectbox(key="history_version").set_value(1).run()
+    at.button(key="history_restore").click().run()
+    assert len(Library().versions("b2b-fit-engagement")) == 2, "nothing is written before the confirmation"
+    assert any("as version **3**" in md.value for md in at.markdown)
+    at.text_input(key="restore_author").input("Bob")
+    at.button(key="history_restore_confirm").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    versions = Library().versions("b2b-fit-engagement")
+    assert [v.version for v in versions] == [1, 2, 3] and versions[-1].who.startswith("Bob")
+    assert at.session_state[session.MODEL].threshold == first.threshold
+    assert at.session_state[session.LIBRARY_REF].version == 3 and not session.is_dirty(at.session_state)
+    assert any("restored as version 3" in m.value for m in at.success)
+
+
 def test_importing_a_model_file_replaces_the_model():
     from scoring.model import dump_model, load_model
 
