@@ -254,8 +254,11 @@ def render(c) -> None:
 
 
 def add_criterion_form() -> None:
-    """A new criterion of any type, with its owner and rationale from the start."""
-    with st.form("add_criterion", clear_on_submit=True):
+    """A new criterion of any type, with its owner and rationale from the start. The form empties
+    only once the criterion is added: a refused one keeps what was typed, to be put right."""
+    if state.pop("new_added", False):  # set through Session State, which the browser's form obeys
+        state.update({"new_label": "", "new_rationale": "", "new_value": "", "new_events": []})
+    with st.form("add_criterion"):
         a1, a2, a3 = st.columns(3)
         label = a1.text_input("Label", key="new_label", placeholder="e.g. Visited pricing twice")
         ctype = a2.selectbox("Type", CRITERION_TYPES, key="new_type")
@@ -279,6 +282,10 @@ def add_criterion_form() -> None:
             if rationale:
                 new["rationale"] = rationale
             if ctype == "attribute":
+                if op not in UNARY_OPS and not value.strip():
+                    session.errors(state)["__new__"] = (f"'{field} {op} ...' needs a value: type it in "
+                                                        "Value (attribute).")
+                    return
                 new.update({"field": field, "op": op})
                 parsed = session.parse_value(op, value)
                 if parsed is not None:
@@ -299,9 +306,9 @@ def add_criterion_form() -> None:
             if session.add_criterion(state, new) is None:
                 dim = "fit" if ctype in ("attribute", "map", "bands") else "engagement"
                 st.toast(f"Added '{label or cid}' to the {dim} criteria.")
+                state["new_added"] = True
                 st.rerun()
 
-    common.section_error("__new__")
 
 
 # Fixed labels: a count in a label would change the widget when a criterion is removed, and
@@ -323,3 +330,4 @@ if group == "add" or not shown:
         st.info(f"This model has no {GROUPS[group].lower()} criteria yet: add one here, or start from a template "
                 "above.")
     add_criterion_form()
+    common.section_error("__new__")

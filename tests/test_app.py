@@ -309,6 +309,18 @@ def test_adding_a_criterion_through_the_form():
     assert not at.exception
     c = at.session_state[session.MODEL].criterion("works_in_finance")
     assert (c.field, c.op, c.value, c.points) == ("industry", "eq", "Financial Services", 7)
+    assert at.text_input(key="new_label").value == "", "an added criterion empties the form"
+
+
+def test_an_attribute_criterion_without_a_value_is_refused_and_the_form_kept():
+    at = start("pages/criteria.py")
+    at.radio(key="criteria_group").set_value("add").run()
+    n = len(at.session_state[session.MODEL].criteria)
+    at.text_input(key="new_label").input("Finance people")
+    at.button(key="FormSubmitter:add_criterion-Add criterion").click().run()
+    assert len(at.session_state[session.MODEL].criteria) == n
+    assert any("needs a value" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.text_input(key="new_label").value == "Finance people"
 
 
 def test_criteria_that_do_not_fit_new_data_can_be_turned_off_at_once():
