@@ -3,15 +3,16 @@
 import streamlit as st
 
 from pages import common
+from scoring import session
 from scoring.charts import distribution_chart
 from scoring.engine import as_output
 
 common.page_guard(__file__)
 
 m = common.model()
-ds = common.dataset()
+common.dataset()  # on a load error: the message, and the page stops
 st.title("Lead Scoring Studio")
-st.caption(f"Model **{m.name}** on **{ds.leads_source.split('/')[-1]}**: "
+st.caption(f"Model **{m.name}** on **{session.source(st.session_state).label}**: "
            f"{len(m.criteria)} criteria, hand-off threshold {m.threshold:g}.")
 frame = common.scored()
 if frame is None:

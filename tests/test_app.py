@@ -181,6 +181,8 @@ def test_uploading_a_real_csv_maps_and_loads_it():
     assert not at.exception
     assert session.source(at.session_state).label == path.name
     assert metric(at, "Leads") == "12,330" and metric(at, "Converted") == "1,908"
+    at.switch_page("pages/overview.py").run()
+    assert any(f"on **{path.name}**" in c.value for c in at.caption), "the file's own name, not where it is kept"
 
 
 def test_the_model_survives_page_changes():
