@@ -48,9 +48,11 @@ with st.expander("Snapshot and out-of-time check",
                              help="Off: each lead is scored as of its decision (no peeking at later events).")
     as_of = common.to_datetime(s1.date_input("Snapshot date", value=middle, min_value=date(1970, 1, 1),
                                              key="snapshot_date")) if use_snapshot else None
-    use_split = s2.toggle("Compare older and newer leads (out-of-time)", key="use_split")
+    use_split = s2.toggle("Compare older and newer leads (out-of-time)", key="use_split", disabled=first is None,
+                          help="Needs the leads' created_at dates (map that column on the Data page)"
+                          if first is None else None)
     split = common.to_datetime(s2.date_input("Split date (by created_at)", value=middle, min_value=date(1970, 1, 1),
-                                             key="split_date")) if use_split else None
+                                             key="split_date")) if use_split and first else None
     if (use_snapshot or use_split) and first:
         st.caption(f"The leads were created from {first:%Y-%m-%d} to {last:%Y-%m-%d}.")
 state[session.AS_OF] = as_of
@@ -173,18 +175,22 @@ with tabs[3]:
         else:
             st.info("This model has no grades (fit A-D x engagement 1-4).")
 with tabs[4]:
-    if split is None:
+    if first is None:
+        st.info("Older and newer leads can only be told apart by their created_at dates, which this data set "
+                "does not have: map that column on the Data page.")
+    elif split is None:
         st.info("Turn on the out-of-time check above and pick a split date.")
     else:
         created = pop["__created"]
         before, after = pop[(created < split).fillna(False)], pop[(created >= split).fillna(False)]
         rb, ra = report(before, m, extras=False), report(after, m, extras=False)
-        cols = st.columns(4)
+        cols = st.columns(5)
         cols[0].metric("AUC before", common.num(rb["auc"], 3), help=f"{len(before):,} leads")
         cols[1].metric("AUC after", common.num(ra["auc"], 3), help=f"{len(after):,} leads")
-        cols[2].metric("Precision after", common.pct(ra["at_threshold"]["precision"]))
+        cols[2].metric("Precision before", common.pct(rb["at_threshold"]["precision"]))
+        cols[3].metric("Precision after", common.pct(ra["at_threshold"]["precision"]))
         p = psi(before["score"].to_numpy(float), after["score"].to_numpy(float))
-        cols[3].metric("Score drift (PSI)", common.num(p, 3), help="< 0.1 stable, 0.1-0.25 moving, > 0.25 shifted")
+        cols[4].metric("Score drift (PSI)", common.num(p, 3), help="< 0.1 stable, 0.1-0.25 moving, > 0.25 shifted")
         common.chart(compare_distribution_chart(before, after, "before split", "after split"))
 with tabs[5]:
     templates = session.templates()

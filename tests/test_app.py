@@ -107,6 +107,21 @@ def test_a_snapshot_counts_its_months_from_its_own_leads():
     assert abs(qualified / months - float(metric(at, "Qualified / month").replace(",", ""))) < 1
 
 
+def test_without_created_at_the_out_of_time_check_says_why_it_is_off():
+    at = start()
+    bank = session.samples().get("bank")
+    if bank is None:
+        pytest.skip("the shared UCI data is not beside this checkout")
+    from scoring.model import load_model
+
+    at.session_state[session.SOURCE] = bank
+    at.session_state[session.MODEL] = load_model(session.templates()["bank"].path)
+    at.switch_page("pages/backtest.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.toggle(key="use_split").disabled
+    assert any("created_at dates, which this data set does not have" in i.value for i in at.info)
+
+
 def test_capacity_sets_the_threshold():
     at = start("pages/backtest.py")
     at.number_input(key="capacity").set_value(50).run()
