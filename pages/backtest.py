@@ -194,7 +194,7 @@ with tabs[4]:
         common.chart(compare_distribution_chart(before, after, "before split", "after split"))
 with tabs[5]:
     templates = session.templates()
-    other_key = st.selectbox("Compare with", ["(saved version of this model)", *templates],
+    other_key = st.selectbox("Compare with", ["(this model as last loaded or saved)", *templates],
                              format_func=lambda x: templates[x].name if x in templates else x, key="compare_with")
     other = state[session.SAVED] if other_key not in templates else load_model(templates[other_key].path)
     try:
