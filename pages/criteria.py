@@ -314,8 +314,8 @@ def add_criterion_form() -> None:
 # Fixed labels: a count in a label would change the widget when a criterion is removed, and
 # Streamlit would then forget which group was shown (the next click landing on another group).
 GROUPS = {"fit": "Fit", "engagement": "Engagement", "add": "Add a criterion"}
-ABOUT = {"fit": "Who the lead is: role, company, country, budget. Negative points for students, competitors, "
-                "free mail.",
+ABOUT = {"fit": "Who the lead is, from the leads file's own columns (role, company size, country, budget...). "
+                "Negative points for what rules a lead out.",
          "engagement": "What the lead did: events (with windows, caps and decay) and silence."}
 # One group at a time: a page of 150 widgets is slow on a projector laptop.
 group = st.radio("Show", list(GROUPS), format_func=GROUPS.get, horizontal=True, key="criteria_group",
