@@ -222,6 +222,10 @@ with tabs[5]:
                 f"the other ({b_side['decided']:,} decided, {b_side['converted']:,} converted). The table above "
                 "counts decided leads only.")
     if d["leads"]:
-        st.dataframe(pd.DataFrame(d["leads"]), hide_index=True, width="stretch", height=260)
+        st.dataframe(pd.DataFrame(d["leads"]), hide_index=True, width="stretch", height=260, placeholder="open",
+                     column_config={"score_a": st.column_config.NumberColumn("score, this model", format="%.1f"),
+                                    "score_b": st.column_config.NumberColumn("score, other", format="%.1f"),
+                                    "qualified_a": "qualified, this model", "qualified_b": "qualified, other",
+                                    "outcome": st.column_config.NumberColumn("converted", format="%d")})
     else:
         st.caption("Both models qualify the same leads at their thresholds.")
