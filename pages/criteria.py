@@ -310,7 +310,6 @@ def add_criterion_form() -> None:
                 st.rerun()
 
 
-
 # Fixed labels: a count in a label would change the widget when a criterion is removed, and
 # Streamlit would then forget which group was shown (the next click landing on another group).
 GROUPS = {"fit": "Fit", "engagement": "Engagement", "add": "Add a criterion"}
