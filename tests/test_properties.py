@@ -261,7 +261,7 @@ def scenarios(draw: st.DrawFn) -> dict:
     return {"model": model, "leads": leads, "events": events, "mapping": mapping, "as_of": as_of}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])  # fmt: skip
 @given(scenarios())
 def test_engine_matches_reference_on_hostile_data(tmp_path: Path, scenario: dict) -> None:
@@ -290,7 +290,7 @@ def _edited(model: dict, draw: st.DrawFn) -> dict:
     return model
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])  # fmt: skip
 @given(scenarios(), st.data())
 def test_engine_counts_give_the_compiled_scores_counts_after_edits(tmp_path: Path, scenario: dict,
